@@ -1,0 +1,64 @@
+"""posebook: a textbook on 2D human pose estimation that runs.
+
+The library holds every block the chapters explain. Top level: the run profile (:func:`profile`, :func:`sized`),
+the device (:func:`device`) and an environment report for bug reports (:func:`env_report`).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+from .profiles import PROFILES, Settings, profile, sized
+
+__version__ = "0.1.0"
+__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "env_report", "__version__"]
+
+
+def device():
+    """The torch device to run on: ``$POSEBOOK_DEVICE`` if set, else CUDA when available, else CPU."""
+    import torch
+
+    wanted = os.environ.get("POSEBOOK_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def env_report() -> str:
+    """Versions of Python, torch, CUDA/GPU, numpy, OpenCV, pycocotools and friends, one per line (for bug reports)."""
+    lines = [
+        f"posebook     {__version__}",
+        f"python       {sys.version.split()[0]} ({platform.platform()})",
+    ]
+    try:
+        import torch
+
+        cuda = torch.version.cuda or "none"
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+        lines += [f"torch        {torch.__version__}", f"CUDA         {cuda}", f"GPU          {gpu}",
+                  f"threads      {torch.get_num_threads()}"]
+    except ImportError:
+        lines.append("torch        not installed")
+    try:
+        import cv2
+
+        lines.append(f"opencv       {cv2.__version__}")
+    except ImportError:
+        lines.append("opencv       not installed")
+    for dist in ("numpy", "pycocotools", "matplotlib", "ipywidgets", "tqdm"):
+        lines.append(f"{dist:<12} {_version(dist)}")
+    try:
+        active = profile()
+    except ValueError as err:
+        active = f"invalid ({err})"
+    lines.append(f"profile      {active}")
+    return "\n".join(lines)

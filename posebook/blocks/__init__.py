@@ -1,0 +1,12 @@
+"""Blocks: small ``nn.Module``s named after the papers' parts (Hourglass, ExchangeUnit, GlobalNet, ...).
+
+Public names are exported lazily from their submodules. To add one, add its module and one line to ``_EXPORTS``.
+"""
+from posebook._lazy import lazy_exports
+
+# public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
