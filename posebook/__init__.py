@@ -13,7 +13,20 @@ from importlib import metadata
 from .profiles import PROFILES, Settings, profile, sized
 
 __version__ = "0.1.0"
-__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "env_report", "__version__"]
+__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "cache_dir", "env_report", "__version__"]
+
+
+def cache_dir(*parts: str) -> "os.PathLike":
+    """Where checkpoints and generated data are kept: ``$POSEBOOK_CACHE``, else ``~/.cache/posebook``.
+
+    Sub-folders named by ``parts`` are created on demand.
+    """
+    from pathlib import Path
+
+    base = Path(os.environ.get("POSEBOOK_CACHE") or Path.home() / ".cache" / "posebook")
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def device():
