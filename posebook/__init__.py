@@ -13,7 +13,7 @@ from importlib import metadata
 from .profiles import PROFILES, Settings, profile, sized
 
 __version__ = "0.1.0"
-__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "cache_dir", "env_report", "__version__"]
+__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "cache_dir", "sample_data", "env_report", "__version__"]
 
 
 def cache_dir(*parts: str) -> "os.PathLike":
@@ -37,6 +37,23 @@ def device():
     if wanted:
         return torch.device(wanted)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sample_data(*parts: str):
+    """Path of the real sample data (COCO/MPII photos) if present, else None.
+
+    Looks in ``$POSEBOOK_SHARED/data`` and in a ``shared/data`` folder beside the repository (where the project's
+    fixtures live); chapters fall back to synthetic data when it is absent (for example on Colab).
+    """
+    from pathlib import Path
+
+    roots = [Path(os.environ["POSEBOOK_SHARED"]) / "data"] if os.environ.get("POSEBOOK_SHARED") else []
+    roots.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for root in roots:
+        path = root.joinpath(*parts)
+        if path.exists():
+            return path
+    return None
 
 
 def _version(dist: str) -> str:

@@ -1,0 +1,75 @@
+"""Foundations: profiles, device, environment report, cache and sample-data locations."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import posebook
+from posebook.profiles import sized
+
+
+def test_profile_honours_environment_variable(monkeypatch):
+    for name in posebook.PROFILES:
+        monkeypatch.setenv("POSEBOOK_PROFILE", name)
+        assert posebook.profile() == name
+
+
+def test_profile_default_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.delenv("POSEBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert posebook.profile() == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert posebook.profile() == "gpu"
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("POSEBOOK_PROFILE", "tiny")
+    with pytest.raises(ValueError, match="POSEBOOK_PROFILE='tiny'.*smoke"):
+        posebook.profile()
+
+
+def test_sized_picks_the_active_profile_and_reads_as_attributes(monkeypatch):
+    monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
+    cfg = sized(smoke=dict(steps=2), cpu=dict(steps=200), gpu=dict(steps=2000), full=dict(steps=10**5))
+    assert cfg.steps == 2 and cfg["steps"] == 2 and cfg.profile == "smoke"
+    with pytest.raises(AttributeError, match="sets no 'batch'"):
+        cfg.batch
+
+
+def test_sized_requires_the_same_keys_in_every_profile():
+    with pytest.raises(ValueError, match="'gpu'.*missing \\['steps'\\]"):
+        sized(smoke=dict(steps=1), cpu=dict(steps=1), gpu=dict(), full=dict(steps=1))
+
+
+def test_smoke_profile_reaches_a_fresh_interpreter(monkeypatch):
+    monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
+    out = subprocess.run([sys.executable, "-c", "import posebook; print(posebook.profile())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "smoke"
+
+
+def test_env_report_names_every_dependency():
+    report = posebook.env_report()
+    for name in ("python", "torch", "CUDA", "GPU", "numpy", "opencv", "pycocotools", "profile"):
+        assert name in report
+    assert torch.__version__ in report
+
+
+def test_device_is_cpu_here_and_overridable(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert posebook.device().type == "cpu"
+    monkeypatch.setenv("POSEBOOK_DEVICE", "meta")
+    assert posebook.device().type == "meta"
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    path = posebook.cache_dir("checkpoints", "03")
+    assert path == tmp_path / "checkpoints" / "03" and path.is_dir()
+
+
+def test_sample_data_finds_shared_fixtures_or_returns_none(coco_sample, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_SHARED", str(coco_sample.parents[1]))
+    assert posebook.sample_data("coco_sample") == coco_sample
+    assert posebook.sample_data("no_such_folder") is None
