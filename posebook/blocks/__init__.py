@@ -6,6 +6,15 @@ from posebook._lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
+    "BasicBlock": "resnet",
+    "Bottleneck": "resnet",
+    "ResNet": "resnet",
+    "ExchangeUnit": "hrnet",
+    "HighResolutionModule": "hrnet",
+    "Transition": "hrnet",
+    "Residual": "residual",
+    "Hourglass": "hourglass",
+    "IntermediateSupervision": "hourglass",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

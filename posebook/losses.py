@@ -1,0 +1,100 @@
+"""Heatmap losses: HRNet's JointsMSELoss, online hard keypoint mining (OHKM) and multi-output supervision.
+
+``JointsMSELoss`` is HRNet's loss exactly (PAPERS.md §1.5): 0.5 x the per-joint MSE of weighted heatmaps, averaged
+over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN §3.3, PAPERS.md §3).
+``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.2).
+Explained in chapter 03 (Stacked Hourglass); OHKM in the CPN chapter.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def _check_shapes(output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor | None) -> None:
+    if output.shape != target.shape:
+        raise ValueError(f"heatmap loss: output has shape {tuple(output.shape)} but target has "
+                         f"{tuple(target.shape)}; expected both (B, K, H, W)")
+    if target_weight is not None and target_weight.reshape(len(target_weight), -1).shape != output.shape[:2]:
+        raise ValueError(f"heatmap loss: target_weight has shape {tuple(target_weight.shape)}; expected "
+                         f"(B, K) = {tuple(output.shape[:2])} (or (B, K, 1))")
+
+
+def joint_losses(output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor | None = None):
+    """Per-sample, per-joint loss (B, K): 0.5 x mean over pixels of (w * (output - target))^2 (HRNet's form)."""
+    _check_shapes(output, target, target_weight)
+    diff = (output - target).flatten(2).float()  # (B, K, H*W)
+    if target_weight is not None:
+        diff = diff * target_weight.reshape(*output.shape[:2], 1).float()
+    return 0.5 * diff.pow(2).mean(dim=2)
+
+
+def ohkm_loss(per_joint: torch.Tensor, topk: int = 8) -> torch.Tensor:
+    """Online hard keypoint mining: average each sample's ``topk`` largest joint losses, then the batch (CPN §3.3)."""
+    if not 1 <= topk <= per_joint.shape[1]:
+        raise ValueError(f"ohkm_loss: topk={topk} must be between 1 and the number of joints {per_joint.shape[1]}")
+    return per_joint.topk(topk, dim=1).values.mean()
+
+
+class JointsMSELoss(nn.Module):
+    """HRNet's heatmap loss: for each joint 0.5 x MSE(output * w, target * w), averaged over joints (PAPERS §1.5)."""
+
+    def __init__(self, use_target_weight: bool = True):
+        super().__init__()
+        self.use_target_weight = use_target_weight
+
+    def forward(self, output, target, target_weight=None):
+        weight = target_weight if self.use_target_weight else None
+        if self.use_target_weight and weight is None:
+            raise ValueError("JointsMSELoss(use_target_weight=True) needs target_weight (B, K)")
+        return joint_losses(output, target, weight).mean()
+
+
+class JointsOHKMMSELoss(nn.Module):
+    """JointsMSELoss with online hard keypoint mining: per sample, only the ``topk`` hardest joints (CPN §3.3)."""
+
+    def __init__(self, topk: int = 8, use_target_weight: bool = True):
+        super().__init__()
+        self.topk, self.use_target_weight = topk, use_target_weight
+
+    def forward(self, output, target, target_weight=None):
+        weight = target_weight if self.use_target_weight else None
+        return ohkm_loss(joint_losses(output, target, weight), self.topk)
+
+
+class MultiOutputLoss(nn.Module):
+    """Intermediate supervision: ``base`` applied to each output of a list against its own target, weighted, summed.
+
+    ``target`` and ``target_weight`` are one tensor shared by every output (the Stacked Hourglass) or a list with one
+    per output (coarse-to-fine targets). ``weights`` default to 1 each; ``reduction="mean"`` divides by the number
+    of outputs. A weight of 0 drops an output's supervision (chapter 03's ablation). Newell et al. §3.2.
+    """
+
+    def __init__(self, base: nn.Module, weights: Sequence[float] | None = None, reduction: str = "sum"):
+        super().__init__()
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"MultiOutputLoss: reduction={reduction!r}; expected 'sum' or 'mean'")
+        self.base, self.reduction = base, reduction
+        self.weights = None if weights is None else [float(w) for w in weights]
+
+    @staticmethod
+    def _per_output(value, n: int, what: str) -> list:
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"MultiOutputLoss: {n} outputs but {len(value)} {what}s")
+            return list(value)
+        return [value] * n
+
+    def forward(self, outputs, target, target_weight=None):
+        if not isinstance(outputs, (list, tuple)):
+            raise TypeError(f"MultiOutputLoss expects a list of outputs, got {type(outputs).__name__}")
+        n = len(outputs)
+        weights = self.weights if self.weights is not None else [1.0] * n
+        if len(weights) != n:
+            raise ValueError(f"MultiOutputLoss: {len(weights)} weights for {n} outputs")
+        targets = self._per_output(target, n, "target")
+        target_weights = self._per_output(target_weight, n, "target_weight")
+        total = sum(w * self.base(out, t, tw) for w, out, t, tw in zip(weights, outputs, targets, target_weights))
+        return total / n if self.reduction == "mean" else total
