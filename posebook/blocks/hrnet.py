@@ -1,0 +1,128 @@
+"""HRNet's blocks: the exchange unit (fuse layers), the high-resolution module and the transition that adds a branch.
+
+Sun et al., "Deep High-Resolution Representation Learning for Human Pose Estimation" (CVPR 2019), §3 "Parallel
+multi-resolution subnetworks" and "Repeated multi-scale fusion". Attribute names (``branches``, ``fuse_layers``,
+Sequential indices) equal the official state_dict's, so official checkpoints load with ``strict=True``
+(PAPERS.md §1.2). Explained in chapter 07 (HRNet).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .resnet import BN_MOMENTUM, BasicBlock, conv1x1, conv3x3, make_layer
+
+
+def conv_bn(in_channels: int, out_channels: int, stride: int, relu: bool) -> nn.Sequential:
+    """3x3 conv (no bias) + BN, optionally + ReLU: the unit of every strided path in HRNet (keys ``0``, ``1``)."""
+    layers = [conv3x3(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM)]
+    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+def upsample_path(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
+    """Lower resolution into higher (paper: "bilinear upsampling followed by a 1x1 conv"; code: 1x1 conv + BN, then
+    nearest upsampling by ``factor``, which is what the weights were trained with)."""
+    return nn.Sequential(conv1x1(in_channels, out_channels), nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM),
+                         nn.Upsample(scale_factor=factor, mode="nearest"))
+
+
+def downsample_path(in_channels: int, out_channels: int, steps: int) -> nn.Sequential:
+    """Higher resolution into lower: ``steps`` stride-2 3x3 convs; all keep the width and end in BN + ReLU except the
+    last, which changes the width and ends in BN only (the ReLU comes once, after the exchange unit's sum)."""
+    chain = [conv_bn(in_channels, in_channels, 2, relu=True) for _ in range(steps - 1)]
+    return nn.Sequential(*chain, conv_bn(in_channels, out_channels, 2, relu=False))
+
+
+def fuse_path(channels: list[int], j: int, i: int) -> nn.Module:
+    """The path a(X_j, i) that brings branch ``j``'s map to branch ``i``'s resolution and width (paper §3, Fig. 3)."""
+    if j > i:
+        return upsample_path(channels[j], channels[i], 2 ** (j - i))
+    if j < i:
+        return downsample_path(channels[j], channels[i], i - j)
+    return nn.Identity()
+
+
+class ExchangeUnit(nn.ModuleList):
+    """Repeated multi-scale fusion: output i = ReLU(sum_j a(X_j, i)). Row i of this list holds the paths into branch i.
+
+    ``multi_scale_output=False`` builds only row 0 (the last module of stage 4). ``exchange=False`` keeps only the
+    identity paths, so branches run in parallel without ever exchanging (the chapter's ablation). Paper §3; chapter 07.
+    """
+
+    def __init__(self, channels: list[int], multi_scale_output: bool = True, exchange: bool = True):
+        rows = range(len(channels) if multi_scale_output else 1)
+        super().__init__(nn.ModuleList(fuse_path(channels, j, i) if exchange or i == j else _Dropped()
+                                       for j in range(len(channels))) for i in rows)
+        self.exchange = exchange
+
+    def contributions(self, xs: list[Tensor]) -> list[list[Tensor | None]]:
+        """``[i][j]`` = a(X_j, i), what branch j passes to branch i (None where the ablation drops the path)."""
+        return [[path(x) for path, x in zip(row, xs)] for row in self]
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        out = []
+        for row in self.contributions(xs):
+            parts = [part for part in row if part is not None]
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part  # summed in branch order, as the official code does
+            out.append(torch.relu(total))  # once, after the sum
+        return out
+
+
+class _Dropped(nn.Module):
+    """A path removed by the no-exchange ablation: it contributes nothing and has no weights."""
+
+    def forward(self, x: Tensor) -> None:
+        return None
+
+
+class HighResolutionModule(nn.Module):
+    """One HR module: parallel branches of BasicBlocks (``branches``), then one exchange unit (``fuse_layers``).
+
+    Paper §3, the N_sr blocks of each stage; chapter 07.
+    """
+
+    def __init__(self, channels: list[int], num_blocks: int = 4, multi_scale_output: bool = True,
+                 exchange: bool = True):
+        super().__init__()
+        self.channels = list(channels)
+        self.branches = nn.ModuleList(make_layer(BasicBlock, c, c, num_blocks) for c in channels)
+        self.fuse_layers = ExchangeUnit(channels, multi_scale_output, exchange)
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        if len(xs) != len(self.branches):
+            raise ValueError(f"HighResolutionModule with channels {self.channels} expects {len(self.branches)} "
+                             f"branch inputs, got {len(xs)}")
+        return self.fuse_layers([branch(x) for branch, x in zip(self.branches, xs)])
+
+
+class Transition(nn.ModuleList):
+    """Between stages: adapts existing branches (3x3 conv + BN + ReLU where the width changes, else identity) and adds
+    the new lower-resolution branch with stride-2 3x3 convs from the previous stage's lowest branch. Paper §3; ch. 07.
+    """
+
+    def __init__(self, previous: list[int], current: list[int]):
+        super().__init__(self._path(previous, current, i) for i in range(len(current)))
+        self.previous, self.current = list(previous), list(current)
+
+    @staticmethod
+    def _path(previous: list[int], current: list[int], i: int) -> nn.Module:
+        if i < len(previous):
+            same = previous[i] == current[i]
+            return nn.Identity() if same else conv_bn(previous[i], current[i], 1, relu=True)
+        # a Sequential of Sequentials (keys ``transitionK.i.0.0``), one stride-2 step per halving
+        steps = i + 1 - len(previous)
+        widths = [previous[-1]] * steps + [current[i]]
+        return nn.Sequential(*(conv_bn(widths[k], widths[k + 1], 2, relu=True) for k in range(steps)))
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        return [path(xs[i] if i < len(xs) else xs[-1]) for i, path in enumerate(self)]
+
+
+def make_stage(channels: list[int], num_modules: int, num_blocks: int = 4, multi_scale_output: bool = True,
+               exchange: bool = True) -> nn.Sequential:
+    """``num_modules`` HR modules in a row; only the last one honours ``multi_scale_output=False``. Paper §3, Table 1."""
+    return nn.Sequential(*(HighResolutionModule(channels, num_blocks,
+                                                multi_scale_output or m < num_modules - 1, exchange)
+                           for m in range(num_modules)))

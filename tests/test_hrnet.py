@@ -1,0 +1,147 @@
+"""HRNet: official key names and shapes, exact parameter counts, the paper's GFLOPs, and the official W8 output."""
+import pytest
+import torch
+
+from posebook.bench import count_params, gflops
+from posebook.blocks import ExchangeUnit, HighResolutionModule, Transition
+from posebook.models import create
+from posebook.models.hrnet import HRNet
+
+
+def read_key_file(path):
+    """key -> shape string from a ``key<TAB>(shape)`` reference file (comment lines start with #)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, shape = line.split("\t")
+            out[key] = shape
+    return out
+
+
+def shapes(model):
+    return {k: str(tuple(v.shape)) for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def w32():
+    return create("hrnet_w32")
+
+
+def test_w32_state_dict_equals_official_keys_and_shapes(w32, reference_dir):
+    official = read_key_file(reference_dir / "hrnet_w32_official_keys.txt")
+    mine = shapes(w32)
+    assert len(mine) == 1754
+    assert sorted(set(official) - set(mine)) == [] and sorted(set(mine) - set(official)) == []
+    assert {k: v for k, v in mine.items() if official[k] != v} == {}
+
+
+def test_w32_has_official_parameter_count(w32):
+    assert count_params(w32) == 28_536_113
+
+
+def test_w48_has_63_6m_parameters():
+    assert count_params(create("hrnet_w48")) == 63_595_745
+
+
+@pytest.mark.parametrize("name,size,expected", [("hrnet_w32", (256, 192), 7.12), ("hrnet_w32", (384, 288), 16.02),
+                                                ("hrnet_w48", (256, 192), 14.61), ("hrnet_w48", (384, 288), 32.88)])
+def test_gflops_match_paper_to_two_decimals(name, size, expected):
+    assert round(gflops(create(name), size), 2) == expected
+
+
+def test_w8_reproduces_official_output_after_strict_load(reference_dir):
+    ref = torch.load(reference_dir / "hrnet_w8_official_reference.pt", weights_only=True)
+    cfg = ref["config"]
+    model = create("hrnet", width=cfg["width"], num_joints=cfg["num_joints"], stage_blocks=cfg["stage_blocks"],
+                   stage_modules=cfg["stage_modules"])
+    model.load_state_dict(ref["state_dict"], strict=True)
+    with torch.no_grad():
+        out = model.eval().predict(ref["input"])
+    assert out.shape == ref["output"].shape == (2, 17, 64, 48)
+    scale = ref["output"].abs().max()
+    assert torch.allclose(out, ref["output"], atol=1e-5 * scale, rtol=0)
+
+
+def test_output_is_quarter_resolution_heatmaps_for_any_width():
+    model = create("hrnet", width=4, num_joints=5).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 128, 96)).shape == (2, 5, 32, 24)
+
+
+def test_input_not_multiple_of_32_is_refused_with_expected_shape():
+    with pytest.raises(ValueError, match=r"multiples of 32.*\(1, 3, 100, 96\)"):
+        create("hrnet", width=4)(torch.zeros(1, 3, 100, 96))
+
+
+def test_official_init_is_normal_0_001_and_bn_one_zero():
+    model = HRNet(width=8)
+    w = model.stage3[0].branches[0][0].conv1.weight
+    assert abs(w.std().item() - 0.001) < 2e-4
+    assert torch.all(model.bn1.weight == 1) and torch.all(model.bn1.bias == 0)
+    assert torch.all(model.final_layer.bias == 0)
+
+
+def test_last_module_of_stage4_builds_only_fuse_row_0_and_returns_one_branch(w32):
+    last = w32.stage4[-1]
+    assert len(last.fuse_layers) == 1 and len(w32.stage4[0].fuse_layers) == 4
+    xs = [torch.randn(1, 32 * 2 ** b, 16 // 2 ** b, 16 // 2 ** b) for b in range(4)]
+    with torch.no_grad():
+        assert [y.shape[1] for y in last.eval()(xs)] == [32]
+
+
+def test_fuse_paths_upsample_with_1x1_and_downsample_with_strided_chain_without_final_relu():
+    unit = ExchangeUnit([8, 16, 32, 64])
+    up = unit[0][3]  # branch 3 -> branch 0: 1x1 conv 64->8, BN, nearest x8
+    assert up[0].kernel_size == (1, 1) and up[0].out_channels == 8 and up[2].scale_factor == 8
+    down = unit[3][0]  # branch 0 -> branch 3: three stride-2 3x3 convs, 8->8, 8->8, 8->64
+    assert [(s[0].in_channels, s[0].out_channels, s[0].stride) for s in down] == [(8, 8, (2, 2))] * 2 + [(8, 64, (2, 2))]
+    assert [isinstance(s[-1], torch.nn.ReLU) for s in down] == [True, True, False]
+    assert isinstance(unit[1][1], torch.nn.Identity)
+
+
+def test_exchange_output_is_relu_of_sum_of_contributions():
+    unit = ExchangeUnit([4, 8, 16]).eval()
+    xs = [torch.randn(1, 4 * 2 ** b, 8 // 2 ** b, 8 // 2 ** b) for b in range(3)]
+    with torch.no_grad():
+        out = unit(xs)
+        parts = unit.contributions(xs)
+    for i in range(3):
+        assert torch.allclose(out[i], torch.relu(sum(parts[i])))
+    assert torch.equal(parts[2][2], xs[2])
+
+
+def test_no_exchange_ablation_keeps_only_identity_paths_but_fuses_once_at_the_end():
+    model = HRNet(width=4, exchange=False)
+    ablated = shapes(model)
+    assert not any(".fuse_layers." in k for k in ablated if not k.startswith("stage4.2."))
+    assert any(k.startswith("stage4.2.fuse_layers.0.3.") for k in ablated)
+    xs = [torch.randn(1, 4, 8, 8), torch.randn(1, 8, 4, 4)]
+    with torch.no_grad():
+        out = model.stage2[0].fuse_layers(xs)
+    assert torch.equal(out[0], torch.relu(xs[0])) and torch.equal(out[1], torch.relu(xs[1]))
+    assert count_params(model) < count_params(HRNet(width=4))
+
+
+def test_transition_adapts_width_and_adds_a_half_resolution_branch_from_the_lowest():
+    t = Transition([256], [32, 64])
+    x = torch.randn(1, 256, 16, 12)
+    with torch.no_grad():
+        a, b = t.eval()([x])
+    assert a.shape == (1, 32, 16, 12) and b.shape == (1, 64, 8, 6)
+    t2 = Transition([32, 64], [32, 64, 128])
+    assert isinstance(t2[0], torch.nn.Identity) and isinstance(t2[1], torch.nn.Identity)
+    assert t2[2][0][0].in_channels == 64 and t2[2][0][0].stride == (2, 2)
+
+
+def test_hr_module_refuses_wrong_number_of_branches():
+    module = HighResolutionModule([4, 8], num_blocks=1)
+    with pytest.raises(ValueError, match="expects 2 branch inputs, got 1"):
+        module([torch.zeros(1, 4, 8, 8)])
+
+
+def test_branches_returns_each_stage_at_halving_resolutions():
+    model = create("hrnet", width=4).eval()
+    with torch.no_grad():
+        stages = model.branches(torch.zeros(1, 3, 128, 64))
+    assert [len(v) for v in stages.values()] == [2, 3, 1]
+    assert [t.shape[-2:] for t in stages["stage3"]] == [(32, 16), (16, 8), (8, 4)]

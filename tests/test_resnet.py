@@ -1,0 +1,56 @@
+"""ResNet blocks and backbone: torchvision's attribute names, C2..C5 features by name, residual arithmetic."""
+import pytest
+import torch
+
+from posebook.blocks import BasicBlock, Bottleneck, ResNet
+from posebook.blocks.resnet import RESNET_SPECS, make_layer
+from posebook.bench import count_params
+
+# torchvision's trunk parameter counts (its published totals minus the 1000-way fc layer)
+TORCHVISION_TRUNK_PARAMS = {18: 11_689_512 - 513_000, 50: 25_557_032 - 2_049_000}
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_resnet_trunk_has_torchvision_parameter_count_without_fc(depth):
+    assert count_params(ResNet(depth)) == TORCHVISION_TRUNK_PARAMS[depth]
+
+
+def test_resnet50_uses_torchvision_attribute_names():
+    keys = set(ResNet(50).state_dict())
+    for key in ["conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
+                "layer2.0.conv2.weight", "layer3.5.bn3.weight", "layer4.2.conv3.weight"]:
+        assert key in keys
+    assert not any(k.startswith("fc.") for k in keys)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_features_are_c2_to_c5_at_strides_4_to_32_and_forward_is_c5(depth):
+    model = ResNet(depth).eval()
+    x = torch.randn(1, 3, 128, 96)
+    with torch.no_grad():
+        feats = model.features(x)
+        c5 = model(x)
+    assert list(feats) == ["C2", "C3", "C4", "C5"]
+    for (name, f), stride in zip(feats.items(), [4, 8, 16, 32]):
+        assert f.shape == (1, model.out_channels[name], 128 // stride, 96 // stride)
+    assert torch.equal(c5, feats["C5"])
+
+
+def test_bottleneck_carries_stride_on_its_3x3_conv_like_torchvision_v1_5():
+    layer = make_layer(Bottleneck, 256, 128, 2, stride=2)
+    assert layer[0].conv1.stride == (1, 1) and layer[0].conv2.stride == (2, 2)
+    assert layer[0].downsample is not None and layer[1].downsample is None
+
+
+def test_basic_block_is_relu_of_residual_plus_identity():
+    block = BasicBlock(8, 8).eval()
+    x = torch.randn(2, 8, 6, 5)
+    with torch.no_grad():
+        residual = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
+        assert torch.allclose(block(x), torch.relu(residual + x), atol=1e-6)
+
+
+def test_unknown_depth_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match=r"depth=42.*\[18, 34, 50, 101, 152\]"):
+        ResNet(42)
+    assert sorted(RESNET_SPECS) == [18, 34, 50, 101, 152]
