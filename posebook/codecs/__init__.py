@@ -6,6 +6,9 @@ from posebook._lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
+    "GaussianHeatmap": "gaussian", "get_max_preds": "gaussian", "quarter_offset": "gaussian",
+    "dark_refine": "gaussian", "gaussian_modulate": "gaussian",
+    "BlurHeatmap": "blur",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

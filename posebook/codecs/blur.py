@@ -1,0 +1,99 @@
+"""Blur-kernel heatmap codec of CPN and MSPN: one hot pixel blurred by cv2.GaussianBlur, peak scaled to 1.
+
+Facts from PAPERS.md §3 ("Gaussian targets") and §1.7 (last bullet): CPN-TF's ``joints_heatmap_gen`` sets the
+pixel ``int(x / stride)`` (truncation), blurs it with a (k, k) kernel and sigma 0 (OpenCV then uses
+0.3 ((k - 1) / 2 - 1) + 0.8), and scales the peak to 255; here the peak is 1, so the same losses apply to every
+codec. Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
+and maps heatmap px to input px with x * stride + stride / 2 (x * 4 + 2 for stride 4). Chapter 01.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .gaussian import _numpy
+
+
+def blur_sigma(kernel: int) -> float:
+    """The sigma OpenCV derives for a (kernel x kernel) GaussianBlur given sigma 0."""
+    return 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+
+
+def toward_second_max(heatmap: np.ndarray, kernel: int, border: int = 10) -> tuple[float, float]:
+    """CPN's decode of one (h, w) map: zero-pad, blur, argmax, then 0.25 px toward the second-highest pixel.
+
+    Returns (x, y) in heatmap px, clipped to the map. PAPERS.md §1.7.
+    """
+    h, w = heatmap.shape
+    peak = heatmap.max()
+    norm = heatmap / peak if peak > 0 else heatmap
+    padded = cv2.copyMakeBorder(norm.astype(np.float32), border, border, border, border, cv2.BORDER_CONSTANT, value=0)
+    blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)
+    y, x = np.unravel_index(blurred.argmax(), blurred.shape)
+    blurred[y, x] = 0
+    y2, x2 = np.unravel_index(blurred.argmax(), blurred.shape)
+    direction = np.array([x2 - x, y2 - y], dtype=np.float64)
+    length = np.hypot(*direction)
+    pos = np.array([x - border, y - border], dtype=np.float64)
+    if length > 1e-3:
+        pos += 0.25 * direction / length
+    return float(np.clip(pos[0], 0, w - 1)), float(np.clip(pos[1], 0, h - 1))
+
+
+class BlurHeatmap:
+    """Keypoints (input px) <-> CPN/MSPN blur-kernel heatmaps (one hot pixel, GaussianBlur k x k, peak 1).
+
+    ``kernel`` is the target's blur (CPN RefineNet 7; GlobalNet 15/11/9/7); ``decode_kernel`` is the test-time blur
+    (CPN 21; MSPN COCO 5, MPII 9). PAPERS.md §3, §4, §1.7. Chapter 01.
+    """
+
+    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21):
+        self.input_size = tuple(int(v) for v in input_size)
+        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        for name, k in (("kernel", kernel), ("decode_kernel", decode_kernel)):
+            if k < 1 or k % 2 == 0:
+                raise ValueError(f"BlurHeatmap {name} must be an odd positive size, got {k}")
+        self.kernel = int(kernel)
+        self.decode_kernel = int(decode_kernel)
+
+    @property
+    def stride(self) -> np.ndarray:
+        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
+
+    @property
+    def sigma(self) -> float:
+        return blur_sigma(self.kernel)
+
+    def __repr__(self):
+        return (f"BlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, kernel={self.kernel}, "
+                f"decode_kernel={self.decode_kernel})")
+
+    def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-map joints get 0."""
+        kp = np.asarray(keypoints, dtype=np.float64)
+        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
+        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
+            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
+        h, w = self.heatmap_size
+        heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
+        cells = np.floor(kp / self.stride).astype(int)
+        inside = (cells[:, 0] >= 0) & (cells[:, 0] < w) & (cells[:, 1] >= 0) & (cells[:, 1] < h)
+        weights = ((vis > 0) & inside).astype(np.float32)
+        for k in np.nonzero(weights)[0]:
+            heatmaps[k, cells[k, 1], cells[k, 0]] = 1.0
+            blurred = cv2.GaussianBlur(heatmaps[k], (self.kernel, self.kernel), 0)
+            heatmaps[k] = blurred / blurred.max()
+        return heatmaps, weights
+
+    def decode(self, heatmaps) -> tuple[np.ndarray, np.ndarray]:
+        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K) = map value there)."""
+        hm = _numpy(heatmaps)
+        b, k, h, w = hm.shape
+        coords = np.zeros((b, k, 2))
+        scores = np.zeros((b, k), dtype=np.float32)
+        for i in range(b):
+            for j in range(k):
+                x, y = toward_second_max(hm[i, j], self.decode_kernel)
+                coords[i, j] = x, y
+                scores[i, j] = hm[i, j, int(round(y)), int(round(x))]
+        return coords * self.stride + self.stride / 2, scores

@@ -1,0 +1,196 @@
+"""Gaussian heatmap codec: HRNet/SimpleBaseline targets with argmax + quarter-offset decoding, or DARK.
+
+``unbiased=False`` reproduces the official HRNet code exactly (PAPERS.md §1.6 ``generate_target``, §1.7
+``get_max_preds`` + quarter offset). ``unbiased=True`` is DARK (Zhang et al., "Distribution-Aware Coordinate
+Representation for Human Pose Estimation", CVPR 2020): a sub-pixel Gaussian target, and a decode that smooths the
+heatmap with a Gaussian, takes its log and refines the maximum with a second-order Taylor step. Chapter 01.
+
+The building blocks (:func:`get_max_preds`, :func:`quarter_offset`, :func:`dark_refine`) work on batches of
+heatmaps in heatmap pixels, so the inference and metrics code can reuse them.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _numpy(heatmaps) -> np.ndarray:
+    arr = heatmaps.detach().float().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
+    if arr.ndim != 4:
+        raise ValueError(f"heatmaps must have shape (B, K, h, w), got {arr.shape}")
+    return arr.astype(np.float32, copy=False)
+
+
+def get_max_preds(heatmaps) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax of each (B, K, h, w) map -> (coords (B, K, 2) in heatmap px, maxvals (B, K)); coords 0 where max <= 0.
+
+    HRNet's ``get_max_preds`` (PAPERS.md §1.7).
+    """
+    hm = _numpy(heatmaps)
+    b, k, _, w = hm.shape
+    flat = hm.reshape(b, k, -1)
+    idx = flat.argmax(axis=2)
+    maxvals = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
+    coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float64)
+    coords *= (maxvals > 0)[..., None]
+    return coords, maxvals
+
+
+def quarter_offset(heatmaps, coords) -> np.ndarray:
+    """Move each argmax 0.25 px toward the higher neighbour, per axis (HRNet's post-processing, §1.7).
+
+    Keeps HRNet's strict bounds ``1 < px < w - 1`` and ``1 < py < h - 1``: a maximum in column or row 1 is not moved.
+    """
+    hm = _numpy(heatmaps)
+    _, _, h, w = hm.shape
+    out = np.array(coords, dtype=np.float64)
+    px = np.floor(out[..., 0] + 0.5).astype(int)
+    py = np.floor(out[..., 1] + 0.5).astype(int)
+    inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
+    bi, ki = np.nonzero(inside)
+    x, y = px[bi, ki], py[bi, ki]
+    dx = hm[bi, ki, y, x + 1] - hm[bi, ki, y, x - 1]
+    dy = hm[bi, ki, y + 1, x] - hm[bi, ki, y - 1, x]
+    out[bi, ki, 0] += 0.25 * np.sign(dx)
+    out[bi, ki, 1] += 0.25 * np.sign(dy)
+    return out
+
+
+def gaussian_modulate(heatmaps, kernel: int = 11) -> np.ndarray:
+    """DARK's distribution modulation: blur each map with a (kernel x kernel) Gaussian, keep its original maximum."""
+    hm = _numpy(heatmaps)
+    pad = (kernel - 1) // 2
+    out = np.empty_like(hm)
+    for b in range(hm.shape[0]):
+        for k in range(hm.shape[1]):
+            # zero padding, so the border does not invent mass that is not in the prediction
+            padded = cv2.copyMakeBorder(hm[b, k], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[pad:-pad, pad:-pad]
+            peak = blurred.max()
+            out[b, k] = blurred * (hm[b, k].max() / peak) if peak > 0 else blurred
+    return out
+
+
+def dark_refine(heatmaps, coords, kernel: int = 11) -> np.ndarray:
+    """DARK decoding: modulate, take the log, and move each argmax by -H^-1 g (second-order Taylor step).
+
+    The derivatives are central differences of the log-heatmap around the integer maximum; maxima within 2 px
+    of the border keep their integer position. DARK (CVPR 2020) §3.2.
+    """
+    hm = np.log(np.maximum(gaussian_modulate(heatmaps, kernel), 1e-10))
+    _, _, h, w = hm.shape
+    out = np.array(coords, dtype=np.float64)
+    px, py = np.rint(out[..., 0]).astype(int), np.rint(out[..., 1]).astype(int)
+    inside = (px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)
+    bi, ki = np.nonzero(inside)
+    x, y = px[bi, ki], py[bi, ki]
+
+    def at(dy, dx):
+        return hm[bi, ki, y + dy, x + dx].astype(np.float64)
+
+    gx, gy = 0.5 * (at(0, 1) - at(0, -1)), 0.5 * (at(1, 0) - at(-1, 0))
+    hxx = 0.25 * (at(0, 2) - 2 * at(0, 0) + at(0, -2))
+    hyy = 0.25 * (at(2, 0) - 2 * at(0, 0) + at(-2, 0))
+    hxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = hxx * hyy - hxy ** 2
+    ok = np.abs(det) > 1e-12
+    safe = np.where(ok, det, 1.0)
+    # -H^-1 g with H = [[hxx, hxy], [hxy, hyy]]
+    step_x = -(hyy * gx - hxy * gy) / safe
+    step_y = -(-hxy * gx + hxx * gy) / safe
+    out[bi, ki, 0] += np.where(ok, step_x, 0.0)
+    out[bi, ki, 1] += np.where(ok, step_y, 0.0)
+    return out
+
+
+def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> np.ndarray:
+    """HRNet's target for one joint: a (6 sigma + 1)-wide unnormalized Gaussian patch pasted at integer (mu_x, mu_y).
+
+    Returns the (h, w) map; the caller decides whether the joint is drawn. PAPERS.md §1.6.
+    """
+    h, w = heatmap_size
+    radius = sigma * 3
+    size = int(2 * radius + 1)
+    g = np.arange(size, dtype=np.float32)
+    c = size // 2
+    patch = np.exp(-((g[None, :] - c) ** 2 + (g[:, None] - c) ** 2) / (2 * sigma ** 2))
+    ul = (int(mu_x - radius), int(mu_y - radius))  # int() truncates toward zero, as the official code does
+    br = (int(mu_x + radius + 1), int(mu_y + radius + 1))
+    target = np.zeros((h, w), dtype=np.float32)
+    gx0, gy0 = max(0, -ul[0]), max(0, -ul[1])
+    x0, x1 = max(0, ul[0]), min(br[0], w)
+    y0, y1 = max(0, ul[1]), min(br[1], h)
+    target[y0:y1, x0:x1] = patch[gy0:gy0 + y1 - y0, gx0:gx0 + x1 - x0]
+    return target
+
+
+class GaussianHeatmap:
+    """Keypoints (input px) <-> Gaussian heatmaps at 1/stride resolution. Chapter 01.
+
+    ``unbiased=False``: HRNet/SimpleBaseline exactly. The target centre is ``int(x / stride + 0.5)``; a
+    13 x 13 patch for sigma 2; weight 0 when the patch lies fully outside; drawn only where weight > 0.5. Decoding
+    is argmax + quarter offset with HRNet's strict bounds, times the stride, with NO half-pixel correction (as the
+    official code). ``unbiased=True``: DARK, a Gaussian at the exact sub-pixel position and Taylor decoding.
+    """
+
+    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), sigma: float = 2.0, unbiased: bool = False,
+                 dark_kernel: int | None = None):
+        self.input_size = tuple(int(v) for v in input_size)
+        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        self.sigma = float(sigma)
+        self.unbiased = bool(unbiased)
+        # DARK uses an 11 x 11 modulation kernel for sigma 2; scale it with sigma, keeping it odd
+        self.dark_kernel = int(dark_kernel or 2 * int(round(2.5 * self.sigma)) + 1)
+        if self.dark_kernel % 2 == 0:
+            raise ValueError(f"dark_kernel must be odd, got {self.dark_kernel}")
+
+    @property
+    def stride(self) -> np.ndarray:
+        """Input pixels per heatmap pixel, (x, y)."""
+        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
+
+    def __repr__(self):
+        return (f"GaussianHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+                f"sigma={self.sigma:g}, unbiased={self.unbiased})")
+
+    def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) keypoints in input px and (K,) visibility -> (heatmaps (K, h, w) float32, weights (K,) float32)."""
+        kp = np.asarray(keypoints, dtype=np.float64)
+        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
+        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
+            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
+        h, w = self.heatmap_size
+        weights = (vis > 0).astype(np.float32)
+        heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
+        radius = self.sigma * 3
+        for k, (x, y) in enumerate(kp / self.stride):
+            mu_x, mu_y = (x, y) if self.unbiased else (int(x + 0.5), int(y + 0.5))
+            ul = (int(mu_x - radius), int(mu_y - radius))
+            br = (int(mu_x + radius + 1), int(mu_y + radius + 1))
+            if ul[0] >= w or ul[1] >= h or br[0] < 0 or br[1] < 0:
+                weights[k] = 0.0
+            if weights[k] <= 0.5:
+                continue
+            heatmaps[k] = (self._unbiased_target(mu_x, mu_y) if self.unbiased
+                           else hrnet_gaussian_target(mu_x, mu_y, self.heatmap_size, self.sigma))
+        return heatmaps, weights
+
+    def _unbiased_target(self, mu_x: float, mu_y: float) -> np.ndarray:
+        h, w = self.heatmap_size
+        xs = np.arange(w, dtype=np.float32)[None, :]
+        ys = np.arange(h, dtype=np.float32)[:, None]
+        return np.exp(-((xs - mu_x) ** 2 + (ys - mu_y) ** 2) / (2 * self.sigma ** 2)).astype(np.float32)
+
+    def decode_heatmap_px(self, heatmaps) -> tuple[np.ndarray, np.ndarray]:
+        """(B, K, h, w) -> (coords (B, K, 2) in heatmap px, scores (B, K)), before scaling to the input."""
+        coords, maxvals = get_max_preds(heatmaps)
+        if self.unbiased:
+            coords = dark_refine(heatmaps, coords, self.dark_kernel)
+        else:
+            coords = quarter_offset(heatmaps, coords)
+        return coords, maxvals
+
+    def decode(self, heatmaps) -> tuple[np.ndarray, np.ndarray]:
+        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K))."""
+        coords, scores = self.decode_heatmap_px(heatmaps)
+        return coords * self.stride, scores

@@ -1,0 +1,151 @@
+"""Codecs: HRNet's Gaussian targets and decoding exactly, DARK's sub-pixel round trip, CPN's blur-kernel targets."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from posebook.codecs import BlurHeatmap, GaussianHeatmap, dark_refine, get_max_preds, quarter_offset
+
+
+def random_keypoints(rng, n, margin, size=(256, 192)):
+    return np.stack([rng.uniform(margin, size[1] - 1 - margin, n), rng.uniform(margin, size[0] - 1 - margin, n)], 1)
+
+
+def round_trip(codec, keypoints):
+    maps = np.stack([codec.encode(k[None], [1])[0][0] for k in keypoints])[:, None]  # (N, 1, h, w)
+    decoded, scores = codec.decode(maps)
+    return decoded[:, 0] - keypoints, scores[:, 0]
+
+
+# ---- GaussianHeatmap, unbiased=False: HRNet exactly -----------------------------------------------------------
+
+def test_hrnet_target_centre_is_int_of_x_over_stride_plus_half():
+    codec = GaussianHeatmap()
+    maps, weights = codec.encode([[41.9, 17.0], [42.1, 17.0]], [2, 1])
+    assert weights.tolist() == [1.0, 1.0]
+    for hm, col in zip(maps, (10, 11)):  # 41.9 / 4 + 0.5 = 10.98 -> 10; 42.1 / 4 + 0.5 = 11.03 -> 11
+        assert np.unravel_index(hm.argmax(), hm.shape) == (4, col) and hm.max() == 1.0
+
+
+def test_hrnet_target_is_a_13x13_patch_for_sigma_2():
+    hm, _ = GaussianHeatmap(sigma=2).encode([[96.0, 128.0]], [1])
+    rows, cols = np.nonzero(hm[0])
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (26, 38, 18, 30)
+    assert hm[0, 32, 30] == pytest.approx(np.exp(-36 / 8))
+
+
+def test_hrnet_weight_is_zero_only_when_the_patch_is_fully_outside():
+    codec = GaussianHeatmap()
+    # x = -36: centre int(-9 + 0.5) = -8 (int truncates toward zero), patch columns -14..-2: fully outside.
+    # x = -20: centre -4, patch columns -10..2: drawn where it overlaps. x = -32: centre -7, patch -13..-1 ends at
+    # br = 0, which HRNet's test `br < 0` does not catch: weight 1 and an empty map, as in the official code.
+    maps, weights = codec.encode([[-36.0, 100.0], [-20.0, 100.0], [50.0, 60.0], [-32.0, 100.0]], [2, 2, 0, 2])
+    assert weights.tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert maps[0].max() == 0 and maps[2].max() == 0 and maps[3].max() == 0
+    assert np.nonzero(maps[1])[1].max() == 2
+
+
+def test_get_max_preds_returns_x_column_y_row_and_zero_for_empty_maps():
+    hm = np.zeros((1, 2, 8, 6), np.float32)
+    hm[0, 0, 5, 2] = 0.7
+    coords, maxvals = get_max_preds(torch.from_numpy(hm))
+    np.testing.assert_array_equal(coords[0], [[2, 5], [0, 0]])
+    np.testing.assert_allclose(maxvals[0], [0.7, 0.0])
+
+
+def test_quarter_offset_moves_toward_the_higher_neighbour_with_hrnets_strict_bounds():
+    hm = np.zeros((1, 2, 10, 10), np.float32)
+    hm[0, 0, 5, 5], hm[0, 0, 5, 6], hm[0, 0, 4, 5] = 1.0, 0.5, 0.2  # right and up are higher
+    hm[0, 1, 5, 1], hm[0, 1, 5, 2] = 1.0, 0.5  # max in column 1: 1 < px fails, so no move
+    coords, _ = get_max_preds(hm)
+    out = quarter_offset(hm, coords)
+    np.testing.assert_allclose(out[0], [[5.25, 4.75], [1.0, 5.0]])
+
+
+def test_hrnet_round_trip_is_within_half_a_heatmap_pixel_with_no_half_pixel_correction():
+    codec = GaussianHeatmap()
+    err, scores = round_trip(codec, random_keypoints(np.random.default_rng(0), 500, 12))
+    assert np.abs(err).max() <= 2.0 + 1e-9  # stride 4: the symmetric target never triggers the quarter step
+    assert np.all(scores == 1.0)
+    # integer heatmap pixels decode exactly: x = 4 * column, no + 0.5 correction, as the official code
+    exact = np.array([[40.0, 100.0]])
+    assert np.abs(round_trip(codec, exact)[0]).max() == 0
+
+
+# ---- GaussianHeatmap, unbiased=True: DARK ---------------------------------------------------------------------
+
+def test_dark_round_trip_error_is_well_under_a_tenth_of_an_input_pixel():
+    codec = GaussianHeatmap(unbiased=True)
+    err, _ = round_trip(codec, random_keypoints(np.random.default_rng(1), 500, 24))
+    assert np.abs(err).max() < 0.01
+    assert np.abs(err).mean() < 0.002
+
+
+def test_dark_target_peaks_at_the_sub_pixel_position():
+    hm, _ = GaussianHeatmap(unbiased=True).encode([[41.0, 16.0]], [1])
+    # 41 / 4 = 10.25: columns 10 and 11 hold exp(-0.25^2/8) and exp(-0.75^2/8)
+    np.testing.assert_allclose(hm[0, 4, 10:12], np.exp(-np.array([0.25, 0.75]) ** 2 / 8), rtol=1e-5)
+
+
+def test_dark_refine_is_exact_on_a_noiseless_large_gaussian_with_a_wide_kernel():
+    ys, xs = np.mgrid[0:32, 0:32]
+    hm = np.exp(-((xs - 15.3) ** 2 + (ys - 16.8) ** 2) / (2 * 3.0 ** 2))[None, None].astype(np.float32)
+    out = dark_refine(hm, get_max_preds(hm)[0], kernel=11)
+    np.testing.assert_allclose(out[0, 0], [15.3, 16.8], atol=0.01)
+
+
+def test_unbiased_decoding_beats_argmax_and_quarter_offset_on_a_blurred_prediction():
+    rng = np.random.default_rng(3)
+    kp = random_keypoints(rng, 300, 24)
+    truth = GaussianHeatmap(sigma=3.0, unbiased=True)  # a smooth "prediction" wider than the sigma-2 target
+    maps = np.stack([truth.encode(k[None], [1])[0][0] for k in kp])[:, None]
+    errors = {}
+    for name, codec in {"argmax+quarter": GaussianHeatmap(), "dark": GaussianHeatmap(unbiased=True)}.items():
+        errors[name] = np.linalg.norm(codec.decode(maps)[0][:, 0] - kp, axis=1).mean()
+    assert errors["dark"] < 0.1 < errors["argmax+quarter"]
+
+
+def test_encode_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"keypoints \(K, 2\)"):
+        GaussianHeatmap().encode(np.zeros((17, 3)), np.ones(17))
+
+
+def test_decode_rejects_a_heatmap_without_batch_dimension():
+    with pytest.raises(ValueError, match=r"\(B, K, h, w\)"):
+        GaussianHeatmap().decode(np.zeros((17, 64, 48)))
+
+
+# ---- BlurHeatmap: CPN / MSPN ----------------------------------------------------------------------------------
+
+def test_blur_target_is_opencvs_blur_of_one_pixel_with_peak_one():
+    codec = BlurHeatmap(kernel=7)
+    hm, weights = codec.encode([[43.9, 18.2], [-3.0, 5.0]], [2, 2])
+    assert weights.tolist() == [1.0, 0.0]  # the second joint is left of the map
+    assert np.unravel_index(hm[0].argmax(), hm[0].shape) == (4, 10)  # int(43.9 / 4), int(18.2 / 4)
+    one = np.zeros((64, 48), np.float32)
+    one[4, 10] = 1
+    blurred = cv2.GaussianBlur(one, (7, 7), 0)
+    np.testing.assert_allclose(hm[0], blurred / blurred.max(), rtol=1e-6)
+    assert codec.sigma == pytest.approx(1.4)  # 0.3 * ((7 - 1) / 2 - 1) + 0.8
+
+
+def test_blur_decode_moves_a_quarter_pixel_toward_the_second_maximum_and_maps_x4_plus_2():
+    hm = np.zeros((1, 1, 64, 48), np.float32)
+    hm[0, 0, 20, 10], hm[0, 0, 20, 11] = 1.0, 0.9  # second maximum to the right
+    decoded, score = BlurHeatmap(decode_kernel=3).decode(hm)
+    np.testing.assert_allclose(decoded[0, 0], [(10.25) * 4 + 2, 20 * 4 + 2], atol=1e-6)
+    assert score[0, 0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kernel,decode_kernel", [(7, 21), (11, 5), (15, 9)])
+def test_blur_round_trip_is_within_three_quarters_of_a_stride(kernel, decode_kernel):
+    codec = BlurHeatmap(kernel=kernel, decode_kernel=decode_kernel)
+    err, _ = round_trip(codec, random_keypoints(np.random.default_rng(4), 300, 16))
+    # truncation to the cell, + stride / 2 to its centre (<= 2 px), then a quarter step toward the second
+    # maximum (1 px): on a perfect target the neighbours tie, so the step's direction is arbitrary
+    assert np.abs(err).max() <= 0.75 * 4 + 1e-6
+
+
+def test_blur_kernel_must_be_odd():
+    with pytest.raises(ValueError, match="kernel"):
+        BlurHeatmap(kernel=8)
