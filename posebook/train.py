@@ -214,6 +214,8 @@ class Trainer:
         epoch, batch = divmod(self.step, self.steps_per_epoch)
         items = _SeededItems(self.dataset, self.seed)
         while True:
+            if hasattr(self.dataset, "set_epoch"):  # datasets that vary their augmentation by epoch (TopDownDataset)
+                self.dataset.set_epoch(epoch)
             order = epoch_order(len(self.dataset), self.seed, epoch)[batch * self.batch_size:]
             loader = DataLoader(items, batch_size=self.batch_size, sampler=[(epoch, i) for i in order],
                                 drop_last=True, num_workers=self.num_workers,
