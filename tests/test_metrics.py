@@ -57,12 +57,10 @@ def _random_people(rng, n, k=17, labelled=0.7):
 
 # ---- OKS ------------------------------------------------------------------------------------------------------
 
-def test_oks_equals_pycocotools_computeOks_on_the_real_coco_sample(coco_sample):
-    data = _load(coco_sample)
-    rng = np.random.default_rng(1)
-    results = _gt_as_results(data, rng, noise=0.05)
-    # near-duplicates and far-off guesses too, so some pairs are across people
-    results += _gt_as_results(data, rng, noise=0.3)
+def _assert_oks_equals_computeOks(data, seed):
+    rng = np.random.default_rng(seed)
+    # near and far guesses, so some pairs are across people
+    results = _gt_as_results(data, rng, noise=0.05) + _gt_as_results(data, rng, noise=0.3)
     ev = _pycocotools_stats(data, results)
     checked = 0
     for (img_id, cat_id), ious in ev.ious.items():
@@ -74,7 +72,22 @@ def test_oks_equals_pycocotools_computeOks_on_the_real_coco_sample(coco_sample):
                           [g["area"] for g in gts], gt_boxes=[g["bbox"] for g in gts])
         np.testing.assert_allclose(got, ious, rtol=0, atol=1e-12)
         checked += got.size
-    assert checked > 40
+    return checked
+
+
+def test_oks_equals_pycocotools_computeOks_on_the_real_coco_sample(coco_sample):
+    assert _assert_oks_equals_computeOks(_load(coco_sample), seed=1) > 40
+
+
+@pytest.fixture(scope="module")
+def synthetic_coco():
+    synthetic = pytest.importorskip("posebook.data.synthetic", reason="posebook.data.synthetic not written yet")
+    data, _images = synthetic.make_coco(num_images=5, seed=0, image_size=(160, 160))
+    return data
+
+
+def test_oks_equals_pycocotools_computeOks_on_synthetic_scenes(synthetic_coco):
+    assert _assert_oks_equals_computeOks(synthetic_coco, seed=7) > 10
 
 
 def test_oks_handles_unlabelled_keypoints_and_unlabelled_people_like_pycocotools():
@@ -202,9 +215,8 @@ def test_coco_eval_with_16_keypoints_needs_sigmas_and_then_matches_pycocotools()
     np.testing.assert_allclose([got[n] for n in metrics.STAT_NAMES], want, rtol=0, atol=1e-9)
 
 
-def test_coco_eval_matches_pycocotools_on_synthetic_scenes():
-    synthetic = pytest.importorskip("posebook.data.synthetic", reason="posebook.data.synthetic not written yet")
-    data = synthetic.make_coco(num_images=6, seed=0)
+def test_coco_eval_matches_pycocotools_on_synthetic_scenes(synthetic_coco):
+    data = synthetic_coco
     results = _gt_as_results(data, np.random.default_rng(5), noise=0.05)
     want = _pycocotools_stats(data, results).stats
     got = metrics.coco_eval(data, results)
