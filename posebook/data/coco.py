@@ -1,0 +1,211 @@
+"""COCO and MPII person datasets for top-down training and evaluation, on pycocotools.
+
+``CocoKeypoints`` follows HRNet's ``lib/dataset/coco.py`` (PAPERS.md §1.6): person instances with keypoints, boxes
+clipped to the image, (center, scale) with the aspect fix and 1.25 padding; or one item per detection box.
+``MpiiKeypoints`` reads HRNet's MPII json (``lib/dataset/mpii.py``). Both yield the item dict of
+:func:`posebook.data.topdown.make_sample`. Explained in chapter 01 (Data).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from posebook.keypoints import COCO, MPII, Skeleton
+
+from .topdown import PersonRecord, TopDownDataset
+from .transforms import Augment, box_to_center_scale, fix_aspect
+
+
+def _read_json(path: str | Path, what: str):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
+
+
+def load_coco(ann_file):
+    """A pycocotools COCO object for ``ann_file`` (a path, or a COCO dict), with pycocotools' prints silenced."""
+    from pycocotools.coco import COCO as CocoApi
+
+    data = ann_file if isinstance(ann_file, dict) else _read_json(ann_file, "annotation file")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"annotation file {ann_file} has no {key!r} list; a COCO keypoint file has "
+                             "'images', 'annotations' and 'categories'")
+    api = CocoApi()
+    api.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        api.createIndex()
+    return api
+
+
+def clip_box(box, width: int, height: int):
+    """HRNet's box cleaning: clip [x, y, w, h] to the image; None if nothing is left (§1.6)."""
+    x, y, w, h = box
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1.0, x1 + max(0.0, w - 1))
+    y2 = min(height - 1.0, y1 + max(0.0, h - 1))
+    if x2 < x1 or y2 < y1 or (x2 - x1) * (y2 - y1) <= 0:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def _box(value, where: str) -> list[float]:
+    box = np.asarray(value, dtype=np.float64).reshape(-1) if value is not None else np.zeros(0)
+    if box.size != 4 or not np.all(np.isfinite(box)):
+        raise ValueError(f"{where}: bbox must be [x, y, w, h], got {value!r}")
+    if box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{where}: bbox {box.tolist()} has zero area (width and height must be > 0)")
+    return box.tolist()
+
+
+def _keypoints(value, num: int, where: str) -> np.ndarray:
+    kp = np.asarray(value if value is not None else [], dtype=np.float64).reshape(-1)
+    if kp.size != 3 * num:
+        raise ValueError(f"{where}: expected {num} keypoints ({3 * num} numbers x, y, v), got {kp.size} numbers")
+    return kp.reshape(num, 3)
+
+
+class CocoKeypoints(TopDownDataset):
+    """COCO person crops: ground-truth instances with keypoints, or one item per detection box. Chapter 01.
+
+    Training keeps HRNet's ground-truth filter (person category, not crowd, box clipped to the image, at least one
+    labelled keypoint). ``detections`` is a path or list of ``{image_id, bbox, score, category_id}`` (the format of
+    HRNet's detector boxes); those items have ``ann_id`` -1, zero keypoints and an all-zero target.
+    ``ann_file`` may also be a COCO dict and ``image_dir`` a mapping image id -> RGB array (in-memory data).
+    Attributes the evaluation relies on: ``coco``, ``skeleton``, ``codec``, ``input_size``, ``heatmap_size``.
+    """
+
+    def __init__(self, ann_file, image_dir, train: bool, input_size=(256, 192),
+                 heatmap_size=(64, 48), sigma: float = 2.0, codec=None, augment: Augment | None = None,
+                 detections=None, det_score_threshold: float = 0.0, skeleton: Skeleton = COCO,
+                 seed: int | None = None):
+        self.ann_file = "<in-memory COCO dict>" if isinstance(ann_file, dict) else Path(ann_file)
+        self.image_dir = image_dir if isinstance(image_dir, dict) else Path(image_dir)
+        self.coco = load_coco(ann_file)
+        aspect = input_size[1] / input_size[0]
+        if detections is None:
+            records = self._gt_records(skeleton, aspect)
+        else:
+            records = self._det_records(detections, det_score_threshold, skeleton, aspect)
+        super().__init__(records, train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
+                         codec=codec, augment=augment, skeleton=skeleton, seed=seed)
+
+    def _image_path(self, image_id: int, where: str) -> tuple[Path | np.ndarray, dict]:
+        info = self.coco.imgs.get(image_id)
+        if info is None:
+            raise ValueError(f"{where}: image id {image_id} is not in the 'images' list of {self.ann_file}")
+        for key in ("file_name", "width", "height"):
+            if key not in info:
+                raise ValueError(f"{self.ann_file}, image id {image_id}: missing field {key!r}")
+        if isinstance(self.image_dir, dict):
+            if image_id not in self.image_dir:
+                raise ValueError(f"{where}: no in-memory image for image id {image_id}")
+            return self.image_dir[image_id], info
+        path = self.image_dir / info["file_name"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: image {path} does not exist")
+        return path, info
+
+    def _gt_records(self, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
+        records = []
+        for ann_id in sorted(self.coco.anns):
+            ann = self.coco.anns[ann_id]
+            where = f"{self.ann_file}, annotation id {ann.get('id', ann_id)}"
+            missing = [k for k in ("image_id", "bbox", "keypoints", "category_id") if k not in ann]
+            if missing:
+                raise ValueError(f"{where}: missing field(s) {missing}")
+            if ann["category_id"] != 1 or ann.get("iscrowd", 0):
+                continue
+            kp = _keypoints(ann["keypoints"], skeleton.num_keypoints, where)
+            box = _box(ann["bbox"], where)
+            if kp[:, 2].max() <= 0:  # HRNet drops instances with no labelled keypoint
+                continue
+            path, info = self._image_path(ann["image_id"], where)
+            clean = clip_box(box, info["width"], info["height"])
+            if clean is None:
+                continue
+            center, scale = box_to_center_scale(clean, aspect)
+            kp[kp[:, 2] <= 0] = 0
+            records.append(PersonRecord(path, center, scale, kp, ann["image_id"], ann_id, 1.0, source=str(self.ann_file)))
+        return records
+
+    def _det_records(self, detections, threshold: float, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
+        source = str(detections) if isinstance(detections, (str, Path)) else "the detections list"
+        dets = _read_json(detections, "detections file") if isinstance(detections, (str, Path)) else detections
+        if not isinstance(dets, list):
+            raise ValueError(f"{source}: expected a list of detections, got {type(dets).__name__}")
+        records = []
+        for i, det in enumerate(dets):
+            where = f"{source}, detection {i}"
+            missing = [k for k in ("image_id", "bbox", "score") if k not in det]
+            if missing:
+                raise ValueError(f"{where}: missing field(s) {missing}")
+            if det.get("category_id", 1) != 1 or det["score"] < threshold:
+                continue
+            center, scale = box_to_center_scale(_box(det["bbox"], where), aspect)
+            path, _ = self._image_path(det["image_id"], where)
+            zeros = np.zeros((skeleton.num_keypoints, 3))
+            records.append(PersonRecord(path, center, scale, zeros, det["image_id"], -1, float(det["score"]),
+                                        source=source))
+        return records
+
+
+class MpiiKeypoints(TopDownDataset):
+    """MPII person crops from HRNet's json (image, center, scale, joints, joints_vis). Chapter 01.
+
+    As HRNet's ``mpii.py``: center y += 15 * scale, scale *= 1.25, and MATLAB's 1-based coordinates become
+    0-based. If records carry ``head_box`` [x1, y1, x2, y2] (MPII's head rectangle), ``meta['head_size']`` is
+    0.6 x its diagonal (the PCKh normaliser, PAPERS.md §8); HRNet's json (and the shared sample) has none.
+    """
+
+    def __init__(self, ann_file: str | Path, image_dir: str | Path, train: bool, input_size=(256, 256),
+                 heatmap_size=(64, 64), sigma: float = 2.0, codec=None, augment: Augment | None = None,
+                 skeleton: Skeleton = MPII, seed: int | None = None):
+        self.ann_file, self.image_dir = Path(ann_file), Path(image_dir)
+        self.coco = None
+        data = _read_json(ann_file, "MPII annotation file")
+        if not isinstance(data, list):
+            raise ValueError(f"MPII annotation file {ann_file}: expected a list of records, got {type(data).__name__}")
+        aspect = input_size[1] / input_size[0]
+        records = [self._record(i, a, skeleton, aspect) for i, a in enumerate(data)]
+        self.has_head_size = bool(records) and all("head_size" in r.extra for r in records)
+        if not self.has_head_size:
+            for r in records:
+                r.extra.pop("head_size", None)
+        super().__init__(records, train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
+                         codec=codec, augment=augment, skeleton=skeleton, seed=seed)
+
+    def _record(self, index: int, ann: dict, skeleton: Skeleton, aspect: float) -> PersonRecord:
+        where = f"{self.ann_file}, record {index}"
+        missing = [k for k in ("image", "center", "scale", "joints", "joints_vis") if k not in ann]
+        if missing:
+            raise ValueError(f"{where}: missing field(s) {missing}")
+        joints = np.asarray(ann["joints"], dtype=np.float64)
+        vis = np.asarray(ann["joints_vis"], dtype=np.float64).reshape(-1)
+        k = skeleton.num_keypoints
+        if joints.shape != (k, 2) or vis.shape != (k,):
+            raise ValueError(f"{where}: expected joints ({k}, 2) and joints_vis ({k},), got {joints.shape} "
+                             f"and {vis.shape}")
+        if float(ann["scale"]) <= 0:
+            raise ValueError(f"{where}: scale must be > 0 (zero-area box), got {ann['scale']}")
+        s = float(ann["scale"])
+        center = np.asarray(ann["center"], dtype=np.float64).reshape(2) + np.array([0.0, 15 * s]) - 1
+        scale = np.array(fix_aspect(s, s, aspect)) * 1.25
+        kp = np.concatenate([joints - 1, (vis > 0)[:, None]], axis=1)
+        kp[kp[:, 2] <= 0] = 0
+        path = self.image_dir / ann["image"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: image {path} does not exist")
+        extra = {}
+        if "head_box" in ann:
+            x1, y1, x2, y2 = np.asarray(ann["head_box"], dtype=np.float64).reshape(4)
+            extra["head_size"] = float(0.6 * np.hypot(x2 - x1, y2 - y1))
+        return PersonRecord(path, center, scale, kp, index, index, 1.0, extra=extra, source=str(self.ann_file))

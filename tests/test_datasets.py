@@ -1,0 +1,219 @@
+"""COCO and MPII datasets on the real samples: HRNet's filtering, detections, errors, and targets on the keypoints."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from posebook.codecs import get_max_preds
+from posebook.data import CocoKeypoints, MpiiKeypoints
+from posebook.data.topdown import load_image
+from posebook.data.transforms import Augment, crop, denormalize
+from posebook.keypoints import COCO, MPII
+
+
+@pytest.fixture(scope="module")
+def coco_files(coco_sample):
+    return coco_sample / "person_keypoints_sample.json", coco_sample / "images"
+
+
+@pytest.fixture(scope="module")
+def mpii_files(mpii_sample):
+    return mpii_sample / "annotations_sample.json", mpii_sample / "images"
+
+
+def test_coco_train_keeps_the_12_instances_with_keypoints(coco_files):
+    ds = CocoKeypoints(*coco_files, train=True)
+    assert len(ds) == 12  # 14 annotations, two with no labelled keypoint
+    assert ds.coco is not None and len(ds.coco.getAnnIds()) == 14
+    assert ds.skeleton is COCO and ds.input_size == (256, 192) and ds.heatmap_size == (64, 48)
+    assert {int(r.ann_id) for r in ds.records} == {a["id"] for a in ds.coco.anns.values() if a["num_keypoints"] > 0}
+
+
+def item_of(ds, ann_id):
+    return ds[[r.ann_id for r in ds.records].index(ann_id)]
+
+
+def test_coco_item_has_the_documented_shapes_and_meta(coco_files):
+    item = item_of(CocoKeypoints(*coco_files, train=False), 442619)
+    assert item["image"].shape == (3, 256, 192) and item["image"].dtype == torch.float32
+    assert item["target"].shape == (17, 64, 48) and item["target_weight"].shape == (17,)
+    meta = item["meta"]
+    assert meta["image_id"] == 785 and meta["ann_id"] == 442619 and meta["score"] == 1.0
+    assert meta["keypoints"].shape == (17, 3) and meta["rotation"] == 0.0 and meta["flipped"] is False
+    # HRNet's box: [280.79, 44.73, 218.7, 346.68] -> centre of the box, height / 200 * 1.25
+    np.testing.assert_allclose(meta["center"], [280.79 + 217.7 / 2, 44.73 + 345.68 / 2], atol=1e-3)
+    np.testing.assert_allclose(meta["scale"][1], 345.68 / 200 * 1.25, rtol=1e-5)
+
+
+def test_coco_items_collate_into_a_batch(coco_files):
+    ds = CocoKeypoints(*coco_files, train=True, seed=0)
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert batch["image"].shape == (4, 3, 256, 192) and batch["meta"]["center"].shape == (4, 2)
+
+
+def test_coco_detections_give_one_item_per_box_above_the_threshold(coco_files, coco_sample):
+    det_file = coco_sample / "person_detections_sample.json"
+    ds = CocoKeypoints(*coco_files, train=False, detections=det_file)
+    assert len(ds) == 118
+    dets = json.loads(det_file.read_text())
+    strong = CocoKeypoints(*coco_files, train=False, detections=dets, det_score_threshold=0.5)
+    assert len(strong) == sum(d["score"] >= 0.5 for d in dets) < 118
+    item = strong[[r.image_id for r in strong.records].index(785)]
+    assert item["meta"]["ann_id"] == -1 and item["target_weight"].sum() == 0
+    assert item["meta"]["score"] == pytest.approx(max(d["score"] for d in dets if d["image_id"] == 785))
+
+
+def test_train_items_are_a_pure_function_of_seed_epoch_and_index(coco_files):
+    a = CocoKeypoints(*coco_files, train=True, seed=3)
+    b = CocoKeypoints(*coco_files, train=True, seed=3)
+    assert torch.equal(a[5]["image"], b[5]["image"])
+    b.set_epoch(1)
+    assert not torch.equal(a[5]["image"], b[5]["image"])
+
+
+def test_mpii_reads_hrnets_json_with_its_center_and_scale_conventions(mpii_files):
+    ds = MpiiKeypoints(*mpii_files, train=False)
+    raw = json.loads(mpii_files[0].read_text())
+    assert len(ds) == 5 and ds.coco is None and ds.skeleton is MPII and not ds.has_head_size
+    meta = ds[0]["meta"]
+    s = raw[0]["scale"]
+    np.testing.assert_allclose(meta["center"], [raw[0]["center"][0] - 1, raw[0]["center"][1] + 15 * s - 1], rtol=1e-6)
+    np.testing.assert_allclose(meta["scale"], [1.25 * s, 1.25 * s], rtol=1e-6)
+    np.testing.assert_allclose(meta["keypoints"][:, :2], np.asarray(raw[0]["joints"]) - 1, rtol=1e-6)
+    assert ds[0]["target"].shape == (16, 64, 64)
+
+
+def test_mpii_head_box_gives_head_size(mpii_files, tmp_path):
+    raw = json.loads(mpii_files[0].read_text())
+    for r in raw:
+        r["head_box"] = [0, 0, 30, 40]
+    path = tmp_path / "with_heads.json"
+    path.write_text(json.dumps(raw))
+    ds = MpiiKeypoints(path, mpii_files[1], train=False)
+    assert ds.has_head_size and ds[1]["meta"]["head_size"] == pytest.approx(0.6 * 50)
+
+
+# ---- the target peaks sit on the keypoints, in the pixels, flipped or not ------------------------------------
+
+def dot_positions_in_crop(photo, keypoints, meta):
+    """Where each labelled keypoint lands in the crop, found in the pixels: paint a dot, crop, diff, centroid."""
+    if meta["flipped"]:
+        photo = photo[:, ::-1]
+    base = crop(np.ascontiguousarray(photo), meta["center"], meta["scale"], meta["rotation"], (256, 192)).astype(float)
+    found = {}
+    for k in np.nonzero(keypoints[:, 2] > 0)[0]:
+        painted = photo.copy()
+        x, y = keypoints[k, :2]
+        if meta["flipped"]:
+            x = photo.shape[1] - 1 - x
+        xi, yi = int(round(x)), int(round(y))
+        painted[max(yi - 2, 0):yi + 3, max(xi - 2, 0):xi + 3] = [255, 0, 255] if painted[yi, xi, 1] > 128 else 255
+        diff = np.abs(crop(painted, meta["center"], meta["scale"], meta["rotation"], (256, 192)) - base).sum(-1)
+        if diff.sum() > 0:
+            ys, xs = np.nonzero(diff)
+            found[int(k)] = np.average(np.stack([xs, ys], 1), axis=0, weights=diff[ys, xs])
+    return found
+
+
+def check_peaks_on_keypoints(ds, index, photo):
+    item = ds[index]
+    meta = {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in item["meta"].items()}
+    # meta describes the crop: re-cropping the (flipped) photo gives the item's image
+    view = photo[:, ::-1] if meta["flipped"] else photo
+    again = crop(np.ascontiguousarray(view), meta["center"], meta["scale"], meta["rotation"], (256, 192) if
+                 ds.input_size == (256, 192) else ds.input_size)
+    assert np.abs(denormalize(item["image"]).astype(int) - again.astype(int)).max() <= 1
+    if ds.input_size != (256, 192):
+        return
+    peaks = get_max_preds(item["target"][None])[0][0] * 4
+    swap = ds.skeleton.flip_index() if meta["flipped"] else np.arange(ds.skeleton.num_keypoints)
+    checked = 0
+    for k, pos in dot_positions_in_crop(photo, meta["keypoints"], meta).items():
+        channel = swap[k]  # a mirrored left wrist is the right wrist of the mirrored person
+        inside = (0 <= pos[0] < 192) and (0 <= pos[1] < 256)
+        if not inside or item["target_weight"][channel] == 0:
+            continue
+        assert np.abs(peaks[channel] - pos).max() <= 2.6, (k, peaks[channel], pos)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_coco_target_peaks_sit_on_the_keypoints_in_the_pixels(coco_files, flip):
+    ds = CocoKeypoints(*coco_files, train=True, seed=7, augment=Augment(flip=flip, half_body=0.0))
+    checked = 0
+    for i in (0, 3, 8):
+        record = ds.records[i]
+        item_flipped = ds[i]["meta"]["flipped"]
+        assert item_flipped == bool(flip)
+        checked += check_peaks_on_keypoints(ds, i, load_image(record.image))
+    assert checked >= 30
+
+
+def test_mpii_target_peaks_sit_on_the_keypoints_in_the_pixels(mpii_files):
+    ds = MpiiKeypoints(*mpii_files, train=True, seed=2, input_size=(256, 192), heatmap_size=(64, 48),
+                       augment=Augment(flip=1.0))
+    checked = sum(check_peaks_on_keypoints(ds, i, load_image(ds.records[i].image)) for i in range(2))
+    assert checked >= 16
+
+
+# ---- malformed input names the file and the annotation ------------------------------------------------------
+
+@pytest.fixture
+def broken_coco(coco_files, tmp_path):
+    """A writable copy of the COCO sample; the test edits the json, then builds the dataset."""
+    data = json.loads(coco_files[0].read_text())
+    images = tmp_path / "images"
+    shutil.copytree(coco_files[1], images)
+
+    def build(edit):
+        edit(data)
+        path = tmp_path / "broken.json"
+        path.write_text(json.dumps(data))
+        return lambda: item_of(CocoKeypoints(path, images, train=True), 442619)
+
+    return build, images
+
+
+def first_annotation(data):
+    return data["annotations"][0]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: first_annotation(d).pop("bbox"), r"annotation id 442619: missing field\(s\) \['bbox'\]"),
+    (lambda d: first_annotation(d).update(keypoints=[1, 2, 2] * 16), "annotation id 442619: expected 17 keypoints"),
+    (lambda d: first_annotation(d).update(bbox=[10, 10, 0, 50]), "annotation id 442619: bbox .* zero area"),
+    (lambda d: first_annotation(d).update(image_id=999), "annotation id 442619: image id 999 is not"),
+])
+def test_malformed_coco_annotations_raise_errors_naming_file_and_annotation(broken_coco, edit, message):
+    build, _ = broken_coco
+    with pytest.raises(ValueError, match=message) as info:
+        build(edit)()
+    assert "broken.json" in str(info.value)
+
+
+def test_missing_and_corrupt_images_are_named_with_the_annotation(broken_coco):
+    build, images = broken_coco
+    (images / "000000000785.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"000000000785.jpg is corrupt.*annotation id 442619"):
+        build(lambda d: None)()
+    (images / "000000000785.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"annotation id 442619: image .*000000000785.jpg does not exist"):
+        build(lambda d: None)()
+
+
+def test_malformed_mpii_records_raise_errors_naming_file_and_record(mpii_files, tmp_path):
+    raw = json.loads(mpii_files[0].read_text())
+    raw[2]["joints"] = raw[2]["joints"][:15]
+    path = tmp_path / "bad_mpii.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"bad_mpii.json, record 2: expected joints \(16, 2\)"):
+        MpiiKeypoints(path, mpii_files[1], train=True)
+
+
+def test_malformed_detections_name_the_detection(coco_files):
+    with pytest.raises(ValueError, match=r"detection 1: missing field\(s\) \['score'\]"):
+        CocoKeypoints(*coco_files, train=False, detections=[{"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1},
+                                                            {"image_id": 785, "bbox": [1, 1, 5, 5]}])
