@@ -6,6 +6,8 @@ from posebook._lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
+    "CocoKeypoints": "coco", "MpiiKeypoints": "coco", "TopDownDataset": "topdown", "SyntheticTopDown": "topdown",
+    "PersonRecord": "topdown", "make_sample": "topdown", "Augment": "transforms",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
