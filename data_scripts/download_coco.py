@@ -39,7 +39,7 @@ def main(argv=None) -> int:
             args.out, args.split, args.num_images, args.seed, args.min_keypoints, annotations=args.annotations,
             base_url=args.base_url, workers=args.workers, progress=not args.no_progress, retries=args.retries,
             timeout=args.timeout)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError) as err:
         print(f"download_coco: error: {err}", file=sys.stderr)
         return 1
     data = dl.load_coco(subset)

@@ -145,6 +145,14 @@ def test_download_streams_the_file_checks_its_sha256_and_leaves_no_part_file(ser
     assert not (tmp_path / "sub" / "f.bin.part").exists()
 
 
+def test_the_progress_bar_counts_the_bytes_on_stderr_and_can_be_turned_off(server, tmp_path, capsys):
+    url = server.add("/bar.bin", _bytes(3 * 1024))
+    dl.download(url, tmp_path / "bar.bin", timeout=5, chunk_size=1024)
+    assert "bar.bin: 100%" in capsys.readouterr().err
+    dl.download(url, tmp_path / "again.bin", timeout=5, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_complete_file_with_the_right_hash_is_not_downloaded_again(server, tmp_path):
     data = _bytes(1000)
     url = server.add("/f.bin", data)

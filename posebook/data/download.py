@@ -134,7 +134,7 @@ def _fetch(url: str, part: Path, size: int | None, progress: bool, chunk_size: i
     with response:
         start, total = _response_span(url, response, offset)
         if size is not None and total is not None and total != size:
-            raise DownloadError(f"{url}: the server sends {total} bytes, expected {size} (registry size)")
+            raise DownloadError(f"{url}: the server sends {total} bytes, expected {size}")
         _stream(url, response, part, start, total, progress, chunk_size)
     _check_size(url, part, total if total is not None else size)
 
@@ -167,7 +167,7 @@ def _response_span(url: str, response, offset: int) -> tuple[int, int | None]:
 
 def _stream(url: str, response, part: Path, start: int, total: int | None, progress: bool, chunk_size: int) -> None:
     bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=part.name.removesuffix(".part"), disable=not progress, leave=False)
+               desc=part.name.removesuffix(".part"), disable=not progress)
     try:
         with bar, open(part, "ab" if start else "wb") as out:
             for chunk in iter(lambda: response.read(chunk_size), b""):
@@ -305,6 +305,10 @@ def _unpack_zip(archive: Path, root: Path) -> None:
                 shutil.copyfileobj(src, out, 1 << 20)
 
 
+# The stdlib's own "data" filter (Python >= 3.11.4 / 3.10.12) also drops unsafe modes; older Pythons rely on ours.
+_TAR_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
 def _unpack_tar(archive: Path, root: Path) -> None:
     # One forward pass (the MPII image archive is 12.9 GB), checking each member against what is already on disk.
     with tarfile.open(archive, "r:*") as tf:
@@ -314,14 +318,14 @@ def _unpack_tar(archive: Path, root: Path) -> None:
                 _check_link(root, target, member.name, member.linkname, archive, hard=member.islnk())
             elif not (member.isfile() or member.isdir()):
                 raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a device or fifo; refusing it")
-            tf.extract(member, root, filter="data")
+            tf.extract(member, root, **_TAR_FILTER)
 
 
 def _extract_member(archive: Path, member: str, dest: Path) -> Path:
     """Copy one member of a zip to ``dest`` through a temporary file in the same folder."""
     with zipfile.ZipFile(archive) as zf:
         if member not in zf.namelist():
-            raise KeyError(f"{archive} has no member {member!r}; it holds {sorted(zf.namelist())}")
+            raise ValueError(f"{archive} has no member {member!r}; it holds {sorted(zf.namelist())}")
         with zf.open(member) as src:
             _atomic_write(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
     return dest
