@@ -318,6 +318,17 @@ def test_extract_refuses_to_overwrite_what_the_destination_already_holds(tmp_pat
     assert list((tmp_path / "dest").iterdir()) == [tmp_path / "dest" / "top"]
 
 
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_a_truncated_archive_is_reported_by_name_and_leaves_nothing(suffix, tmp_path):
+    make = _zip if suffix == ".zip" else _tar
+    whole = make(tmp_path / f"whole{suffix}", {f"top/{i}.bin": _bytes(20_000, seed=i) for i in range(3)})
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    with pytest.raises(ValueError, match=f"cut{suffix}: corrupt or truncated archive"):
+        dl.extract(cut, tmp_path / "dest")
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
 def test_extract_names_an_unknown_archive_type(tmp_path):
     with pytest.raises(ValueError, match="x.rar is neither"):
         dl.extract(tmp_path / "x.rar", tmp_path / "dest")
@@ -364,7 +375,8 @@ def test_coco_subset_never_chooses_an_image_whose_only_people_are_crowd_regions(
     (lambda d: d["annotations"][0].pop("keypoints"), r"annotation id 442619 has no \['keypoints'\]"),
     (lambda d: d["annotations"][0].update(image_id=-1), "annotation id 442619 refers to image_id -1"),
     (lambda d: d["annotations"][0]["keypoints"].pop(), "annotation id 442619: keypoints has 50 numbers"),
-    (lambda d: d["images"][0].update(file_name="../../evil.jpg"), "image id 785: file_name '../../evil.jpg' must be a plain"),
+    (lambda d: d["images"][0].update(file_name="../../evil.jpg"),
+     "image id 785: file_name '../../evil.jpg' must be a plain"),
 ], ids=["no_annotations", "no_keypoints", "unknown_image", "keypoints_not_triples", "file_name_escapes"])
 def test_load_coco_names_the_file_and_the_record_that_is_wrong(coco_json, tmp_path, breakage, message):
     breakage(coco_json)

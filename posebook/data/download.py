@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -240,6 +241,8 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> list[Pat
     try:
         unpack(archive, staging)
         return _move_into(staging, dest_dir, archive)
+    except (tarfile.ReadError, zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{archive}: corrupt or truncated archive ({err}); nothing was extracted") from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -325,7 +328,7 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
     """Copy one member of a zip to ``dest`` through a temporary file in the same folder."""
     with zipfile.ZipFile(archive) as zf:
         if member not in zf.namelist():
-            raise ValueError(f"{archive} has no member {member!r}; it holds {sorted(zf.namelist())}")
+            raise ValueError(f"{archive} has no member {member!r}; it holds {sorted(zf.namelist())[:10]}")
         with zf.open(member) as src:
             _atomic_write(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
     return dest
