@@ -144,8 +144,11 @@ def check_encode_gaussian_target(fn):
         heatmap = expect_shape(out[0], (64, 48), f"{what}: heatmap")
         weight = float(as_array(out[1], f"{what}: weight"))
         want_hm, want_w = encode_gaussian_target_solution(kp, visible, (64, 48), 4, 2)
+        inside = 0 <= kp[0] / 4 < 48 and 0 <= kp[1] / 4 < 64
         if weight != want_w:
             why = ("an invisible joint has weight 0 and no Gaussian" if not visible else
+                   f"it sits at heatmap ({kp[0] / 4:g}, {kp[1] / 4:g}), inside the map: divide by the stride"
+                   if want_w and inside else
                    "the weight is 0 only when the whole 13 x 13 patch lies outside the map; a joint just off the "
                    "map still teaches the network through the part of its patch inside" if want_w else
                    "the patch is entirely outside the map, so the weight must be 0")
