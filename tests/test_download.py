@@ -100,23 +100,41 @@ def server():
     srv.close()
 
 
+# One guard for this process (monkeypatched per test) and for the scripts' subprocesses (as their sitecustomize).
+GUARD_SOURCE = f'''
+import socket
+_connect, _getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+
+def connect(sock, address):
+    assert address[0] == "{LOCAL}", f"a test tried to reach {{address}}: tests only talk to {LOCAL}"
+    return _connect(sock, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    assert host == "{LOCAL}", f"a test tried to look up {{host!r}}: tests only talk to {LOCAL}"
+    return _getaddrinfo(host, *args, **kwargs)
+'''
+
+
 @pytest.fixture(autouse=True)
 def only_localhost(monkeypatch):
     """Fail any connection or name lookup that is not 127.0.0.1, and keep proxies out of the way."""
     for var in PROXY_VARS:
         monkeypatch.delenv(var, raising=False)
-    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+    guard: dict = {}
+    exec(GUARD_SOURCE, guard)
+    monkeypatch.setattr(socket.socket, "connect", guard["connect"])
+    monkeypatch.setattr(socket, "getaddrinfo", guard["getaddrinfo"])
 
-    def guarded_connect(sock, address):
-        assert address[0] == LOCAL, f"a test tried to reach {address}: tests only talk to {LOCAL}"
-        return connect(sock, address)
 
-    def guarded_getaddrinfo(host, *args, **kwargs):
-        assert host == LOCAL, f"a test tried to look up {host!r}: tests only talk to {LOCAL}"
-        return getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+@pytest.fixture(scope="session")
+def guarded_site(tmp_path_factory) -> Path:
+    """A folder whose sitecustomize.py installs the guard in every Python started with it on PYTHONPATH."""
+    folder = tmp_path_factory.mktemp("guarded_site")
+    install = "\nsocket.socket.connect, socket.getaddrinfo = connect, getaddrinfo\n"
+    (folder / "sitecustomize.py").write_text(GUARD_SOURCE + install)
+    return folder
 
 
 def _bytes(n: int, seed: int = 0) -> bytes:
@@ -478,40 +496,51 @@ def test_download_mpii_fetches_and_unpacks_the_chosen_archives_once(server, tmp_
 
 # ------------------------------------------------------------------------------------------------------ scripts
 
-def _script(name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
-    return subprocess.run([sys.executable, str(ROOT / "data_scripts" / name), *args], capture_output=True,
-                          text=True, timeout=60, env={**clean, **(env or {})})
+@pytest.fixture
+def script(guarded_site):
+    """Run a data script in a fresh Python, without proxies, with the network guard installed."""
+    def run(name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        clean = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+        clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(guarded_site), clean.get("PYTHONPATH")]))
+        return subprocess.run([sys.executable, str(ROOT / "data_scripts" / name), *args], capture_output=True,
+                              text=True, timeout=60, env={**clean, **(env or {})})
+    return run
+
+
+def test_the_scripts_run_under_the_network_guard(script, tmp_path):
+    result = script("download_coco.py", "--out", str(tmp_path), "--num-images", "1", "--base-url", "http://192.0.2.1")
+    assert result.returncode != 0 and "tests only talk to 127.0.0.1" in result.stderr
 
 
 @pytest.mark.parametrize("name, options", [("download_coco.py", ["--num-images", "--annotations", "--base-url"]),
                                            ("download_mpii.py", ["--images", "--annotations", "--base-url"])])
-def test_scripts_explain_their_options(name, options):
-    result = _script(name, "--help")
+def test_scripts_explain_their_options(script, name, options):
+    result = script(name, "--help")
     assert result.returncode == 0, result.stderr
     assert all(option in result.stdout for option in options)
 
 
-def test_download_coco_script_end_to_end_against_the_local_server(server, coco_sample, tmp_path):
+def test_download_coco_script_end_to_end_against_the_local_server(script, server, coco_sample, tmp_path):
     _serve_coco(server, coco_sample)
     out = tmp_path / "coco"
-    result = _script("download_coco.py", "--out", str(out), "--num-images", "2", "--seed", "5", "--no-progress",
+    result = script("download_coco.py", "--out", str(out), "--num-images", "2", "--seed", "5", "--no-progress",
                      env={dl.COCO_URL_ENV: server.url()})
     assert result.returncode == 0, result.stderr
     _check_subset_on_disk(out, coco_sample, 2)
     zip_sha = _sha(server.httpd.files["/annotations/annotations_trainval2017.zip"])
     assert f"SHA-256 {zip_sha}" in result.stdout and "2 images" in result.stdout
+    assert server.requests("/annotations/annotations_trainval2017.zip") == [None]
 
 
-def test_download_mpii_script_end_to_end_and_its_errors(server, tmp_path):
+def test_download_mpii_script_end_to_end_and_its_errors(script, server, tmp_path):
     base = _serve_mpii(server, tmp_path)
-    result = _script("download_mpii.py", "--out", str(tmp_path / "mpii"), "--annotations", "--base-url", base,
+    result = script("download_mpii.py", "--out", str(tmp_path / "mpii"), "--annotations", "--base-url", base,
                      "--no-progress")
     assert result.returncode == 0, result.stderr
     assert f"SHA-256 {_sha(server.httpd.files['/mirror/mpii_human_pose_v1_u12_2.zip'])}" in result.stdout
     assert (tmp_path / "mpii" / "mpii_human_pose_v1_u12_1" / "mpii_human_pose_v1_u12_1.mat").exists()
     assert server.requests("/mirror/mpii_human_pose_v1.tar.gz") == []
 
-    failed = _script("download_mpii.py", "--out", str(tmp_path / "m2"), "--annotations", "--base-url",
+    failed = script("download_mpii.py", "--out", str(tmp_path / "m2"), "--annotations", "--base-url",
                      server.url("/nowhere"), "--retries", "0")
     assert failed.returncode == 1 and "HTTP 404" in failed.stderr
