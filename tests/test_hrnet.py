@@ -18,13 +18,19 @@ def read_key_file(path):
     return out
 
 
+def on_meta(name, **kwargs):
+    """The model built on the meta device: shapes and a shape-only forward, no memory or arithmetic (fast)."""
+    with torch.device("meta"):
+        return create(name, **kwargs)
+
+
 def shapes(model):
     return {k: str(tuple(v.shape)) for k, v in model.state_dict().items()}
 
 
 @pytest.fixture(scope="module")
 def w32():
-    return create("hrnet_w32")
+    return on_meta("hrnet_w32")
 
 
 def test_w32_state_dict_equals_official_keys_and_shapes(w32, reference_dir):
@@ -40,13 +46,13 @@ def test_w32_has_official_parameter_count(w32):
 
 
 def test_w48_has_63_6m_parameters():
-    assert count_params(create("hrnet_w48")) == 63_595_745
+    assert count_params(on_meta("hrnet_w48")) == 63_595_745
 
 
 @pytest.mark.parametrize("name,size,expected", [("hrnet_w32", (256, 192), 7.12), ("hrnet_w32", (384, 288), 16.02),
                                                 ("hrnet_w48", (256, 192), 14.61), ("hrnet_w48", (384, 288), 32.88)])
 def test_gflops_match_paper_to_two_decimals(name, size, expected):
-    assert round(gflops(create(name), size), 2) == expected
+    assert round(gflops(on_meta(name), size), 2) == expected
 
 
 def test_w8_reproduces_official_output_after_strict_load(reference_dir):
@@ -81,12 +87,13 @@ def test_official_init_is_normal_0_001_and_bn_one_zero():
     assert torch.all(model.final_layer.bias == 0)
 
 
-def test_last_module_of_stage4_builds_only_fuse_row_0_and_returns_one_branch(w32):
-    last = w32.stage4[-1]
-    assert len(last.fuse_layers) == 1 and len(w32.stage4[0].fuse_layers) == 4
-    xs = [torch.randn(1, 32 * 2 ** b, 16 // 2 ** b, 16 // 2 ** b) for b in range(4)]
+def test_last_module_of_stage4_builds_only_fuse_row_0_and_returns_one_branch():
+    model = create("hrnet", width=8)
+    last = model.stage4[-1]
+    assert len(last.fuse_layers) == 1 and len(model.stage4[0].fuse_layers) == 4
+    xs = [torch.randn(1, 8 * 2 ** b, 16 // 2 ** b, 16 // 2 ** b) for b in range(4)]
     with torch.no_grad():
-        assert [y.shape[1] for y in last.eval()(xs)] == [32]
+        assert [y.shape[1] for y in last.eval()(xs)] == [8]
 
 
 def test_fuse_paths_upsample_with_1x1_and_downsample_with_strided_chain_without_final_relu():

@@ -1,0 +1,141 @@
+"""Load published checkpoints: the official HRNet / SimpleBaseline COCO files, MMPose's, and torchvision ResNets.
+
+Every file is read with ``torch.load(weights_only=True)``, so a checkpoint cannot run code. Key layouts handled
+(verified against the code that writes them; chapter 07 explains them):
+
+- official (leoxiaobin/deep-high-resolution-net.pytorch): a bare state_dict (``final_state.pth``, the released
+  ``pose_hrnet_w32_256x192.pth``) or ``checkpoint.pth`` = {"state_dict": ..., "best_state_dict": ..., ...}, with a
+  ``module.`` prefix when saved from ``DataParallel``; our attribute names equal these keys.
+- MMPose 0.x (``TopDown``): {"meta", "state_dict"} with ``backbone.*`` (HRNet: the official names; ResNet: conv1,
+  bn1, layer1..4 with torchvision's names) and ``keypoint_head.*`` (``TopdownHeatmapSimpleHead``: ``deconv_layers``
+  is a Sequential of [ConvTranspose2d, BN, ReLU] x 3, indices 0..8; ``final_layer`` is the bare 1x1 Conv2d).
+- MMPose 1.x (``TopdownPoseEstimator``): the same with ``head.*`` (``HeatmapHead``: same ``deconv_layers`` and
+  ``final_layer``; for HRNet ``deconv_layers`` is an Identity and has no keys).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# prefixes removed from checkpoint keys, in order: DataParallel, then MMPose's model parts
+_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
+# where a state_dict sits inside a training checkpoint (official checkpoint.pth, MMPose, generic trainers)
+_NESTED = ("state_dict", "model_state_dict", "model")
+_SHOWN = 5  # how many offending keys an error lists
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read, or whose weights do not fit the model; the message names the file."""
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file into a plain state_dict with posebook's (= the official) key names."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip, pickle and weights-only errors all mean: this file cannot be used as is
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:200]}); a truncated download or a different file "
+                              "type. Download it again and compare its size with the published one.") from None
+    return to_state_dict(obj, source=str(path))
+
+
+def to_state_dict(obj, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Unwrap a loaded checkpoint (nested dict, ``module.``/``backbone.``/head prefixes) into a flat state_dict."""
+    while isinstance(obj, dict) and not _is_state_dict(obj):
+        inner = next((obj[k] for k in _NESTED if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            raise CheckpointError(f"{source} holds no state_dict: its top-level keys are {sorted(obj)[:10]}, "
+                                  f"expected tensors or one of {list(_NESTED)}")
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{source} holds a {type(obj).__name__}, expected a dict of tensors")
+    return {_strip(key): value for key, value in obj.items()}
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _strip(key: str) -> str:
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def mismatches(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Keys the model has but the state lacks, keys it does not have, and keys whose shapes differ."""
+    own = model.state_dict()
+    return {
+        "missing": sorted(set(own) - set(state)),
+        "unexpected": sorted(set(state) - set(own)),
+        "shape": [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape],
+    }
+
+
+def _describe(problems: dict[str, list[str]]) -> str:
+    parts = []
+    for kind, keys in problems.items():
+        if keys:
+            more = f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
+            parts.append(f"{len(keys)} {kind} keys ({', '.join(keys[:_SHOWN])}{more})")
+    return "; ".join(parts)
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint",
+               ignore_missing: tuple[str, ...] = ()) -> nn.Module:
+    """Load ``state`` strictly into ``model``; on any misfit raise CheckpointError listing a few keys of each kind.
+
+    ``ignore_missing`` names key prefixes the state may lack (e.g. a pose head when loading ImageNet weights).
+    """
+    problems = mismatches(model, state)
+    if ignore_missing:
+        problems["missing"] = [k for k in problems["missing"] if not k.startswith(ignore_missing)]
+    if any(problems.values()):
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: {_describe(problems)}. Is it a "
+                              "checkpoint of this architecture and width?")
+    model.load_state_dict(state, strict=not ignore_missing)
+    return model
+
+
+def load_official(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load an official or MMPose HRNet / SimpleBaseline checkpoint file into ``model`` (strict), and return it."""
+    return load_state(model, load_checkpoint(path), source=str(path))
+
+
+def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a torchvision ImageNet ResNet file into a posebook ResNet or SimpleBaseline (its ``fc`` is dropped)."""
+    state = {k: v for k, v in load_checkpoint(path).items() if not k.startswith("fc.")}
+    return load_state(model, state, source=str(path), ignore_missing=("deconv_layers.", "final_layer."))
+
+
+def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
+    """Write a state_dict atomically: to a temporary file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def convert(source: str | os.PathLike, target: str | os.PathLike, arch: str, **kwargs) -> nn.Module:
+    """Read an official/MMPose checkpoint, check it loads strictly into ``create(arch)``, save a posebook state_dict."""
+    from posebook.models import create
+
+    model = load_official(create(arch, **kwargs), source)
+    save_state_dict(model.state_dict(), target)
+    return model
