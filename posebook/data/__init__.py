@@ -8,6 +8,13 @@ from posebook._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "CocoKeypoints": "coco", "MpiiKeypoints": "coco", "TopDownDataset": "topdown", "SyntheticTopDown": "topdown",
     "PersonRecord": "topdown", "make_sample": "topdown", "Augment": "transforms",
+    "render_scene": "synthetic",
+    "Scene": "synthetic",
+    "SceneOptions": "synthetic",
+    "SyntheticScenes": "synthetic",
+    "make_coco": "synthetic",
+    "write_coco": "synthetic",
+    "occlusion_stats": "synthetic",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
