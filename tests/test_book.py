@@ -1,0 +1,344 @@
+"""The rendered book: built with `jupyter-book build . -W` (smoke profile), opened page by page from file:// in
+headless Chromium with the network blocked. Every page loads offline, math is typeset, every notebook figure and
+widget view appears, a linked widget answers its slider, and the console holds no unexpected errors.
+
+Screenshots and the built book are kept under test-artifacts/ (ignored by git).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--headless", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+# Console errors that Jupyter Book 1.x pages raise whatever the book holds (each checked by hand, harmless):
+CONSOLE_ALLOWLIST = {
+    # sphinx-book-theme includes sphinx-thebe's inline config script twice; the second `const` declaration throws
+    r"Identifier 'THEBE_JS_URL' has already been declared": "sphinx-thebe script included twice (JB 1.x)",
+    # pydata-sphinx-theme reads the dark/light choice from localStorage, empty on a first visit from file://
+    r"Got invalid theme mode: \. Resetting to auto\.": "pydata-sphinx-theme first visit",
+    # ipywidgets 8 typesets labels with the MathJax 2 API (MathJax.Hub.Queue); with MathJax 3 the call throws
+    # after the label text is set (jupyter-widgets/ipywidgets#3829), so labels show as plain text
+    r"Cannot read properties of undefined \(reading 'Queue'\)": "ipywidgets#3829, MathJax 3",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building and auditing (also used on the one-page CDN book that proves the checks can fail)
+
+def build_book(source: Path, out: Path, env: dict | None = None) -> Path:
+    """Run `jupyter-book build source -W --path-output out`; return out/_build/html (the build log on failure)."""
+    cmd = [str(JUPYTER_BOOK), "build", str(source), "-W", "--path-output", str(out)]
+    run = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    # the log without traceback frames: the warning or cell error that failed the build is what matters
+    log = [line for line in (run.stdout + run.stderr).splitlines() if not line.startswith("  ")]
+    assert run.returncode == 0, f"{' '.join(cmd)} failed:\n" + "\n".join(log[-80:])
+    return out / "_build" / "html"
+
+
+ASSET_TAG = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)=\"(https?:)?//[^\"]+\"[^>]*>")
+
+
+def external_assets(html: str) -> list[str]:
+    """The <script>, <link>, <img>, <iframe> tags of a page that load from another host (links <a> do not count)."""
+    return [m.group(0) for m in ASSET_TAG.finditer(html)
+            if not re.search(r"\brel=\"(?:canonical|search|index|next|prev|author)\"", m.group(0))]
+
+
+@dataclass
+class Audit:
+    """What one page did in the browser."""
+    blocked: list[str] = field(default_factory=list)  # requests to the network (aborted)
+    failed: list[str] = field(default_factory=list)  # requests for local files that did not load
+    errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    math: dict = field(default_factory=dict)
+    images: list[dict] = field(default_factory=list)
+
+    def unexpected_errors(self) -> list[str]:
+        return [e for e in self.errors if not any(re.search(p, e) for p in CONSOLE_ALLOWLIST)]
+
+
+MATH_STATE_JS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const math = [...document.querySelectorAll('.math')];
+  const article = document.querySelector('article') || document.body;
+  const copy = article.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
+  const text = copy.textContent;
+  return {elements: math.length, typeset: math.filter(e => e.querySelector('mjx-container')).length,
+          raw: ['\\\\(', '\\\\[', '$$'].filter(t => text.includes(t))};
+}"""
+
+IMAGES_JS = """() => [...document.querySelectorAll('article img')].map(img => ({
+  src: img.getAttribute('src'), loaded: img.complete && img.naturalWidth > 0,
+  output: !!img.closest('.cell_output') && !img.closest('.widget-subarea')}))"""
+
+
+def open_page(browser, url: str, audit: Audit):
+    """Open url with every non-file request aborted and recorded; return the page once loaded and settled."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            audit.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda r: r.url in audit.blocked or audit.failed.append(f"{r.url} ({r.failure})"))
+    page.on("console", lambda m: m.type == "error" and audit.errors.append(m.text))
+    page.on("pageerror", lambda e: audit.errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def audit_page(browser, path: Path, screenshot: Path | None = None) -> tuple[Audit, object]:
+    """Open a built page offline and collect what it requested, logged, typeset and showed."""
+    audit = Audit()
+    page = open_page(browser, path.as_uri(), audit)
+    audit.math = page.evaluate(MATH_STATE_JS)
+    page.wait_for_timeout(300)  # widget views render after the manager's promise chain
+    audit.images = page.evaluate(IMAGES_JS)
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    return audit, page
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fixtures
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright; never a downloaded browser."""
+    binary = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no chromium binary on this CI machine: .ci/run installs Debian's chromium")
+        pytest.skip("no chromium binary (install Debian's chromium: apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> Path:
+    """The book built once per session in the smoke profile into test-artifacts/book (kept for inspection)."""
+    subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], check=True, capture_output=True)
+    out = ARTIFACTS / "book"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    return build_book(ROOT, out, env)
+
+
+def built_pages(html: Path) -> list[Path]:
+    """Every content page of a built book (index.html is only a redirect)."""
+    pages = sorted(html.glob("book/**/*.html")) + sorted(html.glob("notebooks/*.html"))
+    return pages + [html / name for name in ("genindex.html", "search.html") if (html / name).exists()]
+
+
+def page_ids() -> list[str]:
+    """Page names for parametrization, from the sources the toc lists (the book is built later, in the fixture)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [ch["file"] for part in toc.get("parts", []) for ch in part["chapters"]]
+    files += [sec["file"] for part in toc.get("parts", []) for ch in part["chapters"] for sec in ch.get("sections", [])]
+    return files
+
+
+PAGES = page_ids()
+CHAPTERS = [name for name in PAGES if name.startswith("notebooks/")]
+
+
+def test_every_chapter_notebook_is_in_the_toc():
+    missing = [p.name for p in NOTEBOOKS if f"notebooks/{p.stem}" not in PAGES]
+    assert not missing, f"notebooks not in _toc.yml (so not in the book): {missing}"
+
+
+@pytest.fixture(scope="session")
+def audits(book, browser) -> dict:
+    """Each toc page audited once (network blocked), with a screenshot in test-artifacts/screens/."""
+    result = {}
+    for name in PAGES + ["genindex", "search"]:
+        path = book / f"{name}.html"
+        assert path.exists(), f"{name}.html was not built (is {name} in _toc.yml?)"
+        audit, page = audit_page(browser, path, ARTIFACTS / "screens" / f"{name.replace('/', '__')}.png")
+        result[name] = (audit, page)
+    yield result
+    for _, page in result.values():
+        page.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The rendered book, page by page
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", PAGES + ["genindex", "search"])
+def test_page_loads_offline_without_failed_requests(audits, name):
+    audit, _ = audits[name]
+    assert not audit.blocked, f"{name}: requests to the network: {audit.blocked}"
+    assert not audit.failed, f"{name}: local files that did not load: {audit.failed}"
+
+
+@pytest.mark.browser
+def test_built_pages_name_no_external_script_stylesheet_or_image(book):
+    offenders = {str(p.relative_to(book)): external_assets(p.read_text()) for p in built_pages(book)}
+    offenders = {k: v for k, v in offenders.items() if v}
+    assert not offenders, f"pages loading assets from the network: {json.dumps(offenders, indent=1)[:3000]}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", PAGES + ["genindex", "search"])
+def test_console_holds_no_unexpected_errors(audits, name):
+    audit, _ = audits[name]
+    assert not audit.unexpected_errors(), f"{name}: console errors {audit.unexpected_errors()}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", PAGES)
+def test_math_is_typeset_and_no_raw_tex_is_left(audits, name):
+    math = audits[name][0].math
+    assert math["typeset"] == math["elements"], f"{name}: {math['typeset']} of {math['elements']} formulas typeset"
+    assert not math["raw"], f"{name}: raw TeX delimiters {math['raw']} left in the text"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", PAGES)
+def test_every_image_loads(audits, name):
+    broken = [img["src"] for img in audits[name][0].images if not img["loaded"]]
+    assert not broken, f"{name}: images that did not load: {broken}"
+
+
+def executed_notebook(book: Path, name: str):
+    """The notebook as the build executed it (jupyter_execute/ beside html/)."""
+    return nbformat.read(book.parent / "jupyter_execute" / f"{name}.ipynb", as_version=4)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_notebook_figure_appears_on_its_page(book, audits, name):
+    nb = executed_notebook(book, name)
+    pngs = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.outputs)
+    shown = [img for img in audits[name][0].images if img["output"] and img["loaded"]]
+    assert len(shown) == pngs, f"{name}: the executed notebook has {pngs} PNG outputs, the page shows {len(shown)}"
+
+
+WIDGETS_JS = """() => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
+  .map(s => { const view = s.previousElementSibling;
+              const ok = !!view && view.classList.contains('widget-subarea') && view.children.length > 0;
+              return ok ? view.getBoundingClientRect().height : 0; })"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_widget_views_render_from_saved_state(audits, name):
+    audit, page = audits[name]
+    heights = page.evaluate(WIDGETS_JS)
+    assert heights, f"{name}: no widget view in the page (was widget state saved when the build executed it?)"
+    assert all(h > 0 for h in heights), f"{name}: empty widget views (heights {heights})"
+
+
+VIEW_STATE_JS = """(i) => { const view = document.querySelectorAll('.widget-subarea')[i].cloneNode(true);
+  view.querySelectorAll('.widget-slider').forEach(e => e.remove());
+  return [...view.querySelectorAll('img')].map(e => e.src).join(' ') + view.textContent; }"""
+
+
+def linked_views_respond(page) -> list[int]:
+    """Indices of widget views whose content changes when their first slider is moved one step with the keyboard."""
+    responding = []
+    for i, view in enumerate(page.locator(".widget-subarea").all()):
+        handle = view.locator(".noUi-handle").first
+        if handle.count() == 0:
+            continue
+        before = page.evaluate(VIEW_STATE_JS, i)
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(200)
+        if page.evaluate(VIEW_STATE_JS, i) != before:
+            responding.append(i)
+    return responding
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_a_linked_widget_answers_its_slider_without_a_kernel(audits, name):
+    _, page = audits[name]
+    assert linked_views_respond(page), (
+        f"{name}: no widget view changed when its slider moved; link a slider to a Stack's selected_index "
+        "with ipywidgets.jslink so the page answers without a kernel")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The checks can fail: a one-page book with MathJax from the CDN (the Jupyter Book default)
+
+@pytest.mark.browser
+def test_offline_checks_catch_a_book_that_loads_mathjax_from_the_cdn(browser, tmp_path):
+    (tmp_path / "_config.yml").write_text(
+        "title: cdn\nexecute:\n  execute_notebooks: 'off'\n"
+        "sphinx:\n  config:\n    mathjax_path: https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (tmp_path / "index.md").write_text("# One page\n\nThe energy is $E = mc^2$ and\n\n$$\\sum_k x_k$$\n")
+    html = build_book(tmp_path, tmp_path / "out")
+    audit, page = audit_page(browser, html / "index.html")
+    page.close()
+    assert any("cdn.jsdelivr.net/npm/mathjax" in url for url in audit.blocked), audit.blocked
+    assert audit.math["elements"] == 2 and audit.math["typeset"] == 0, audit.math
+    assert any("mathjax" in tag for tag in external_assets((html / "index.html").read_text()))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Launch buttons and badge rows agree with _config.yml (no build needed)
+
+def config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def test_repository_settings_point_at_the_public_repository():
+    repo = config()["repository"]
+    assert repo["url"] == "https://github.com/posebook/posebook"
+    assert repo["branch"] == "main"
+    assert repo.get("path_to_book", "") == "", "the book's _config.yml sits at the repository root"
+    launch = config()["launch_buttons"]
+    assert launch["colab_url"] == "https://colab.research.google.com" and launch["binderhub_url"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_badge_row_agrees_with_config(path):
+    repo = config()["repository"]
+    owner_name = repo["url"].removeprefix("https://github.com/")
+    in_repo = "/".join(p for p in (repo.get("path_to_book", "").strip("/"), "notebooks", path.name) if p)
+    expected = f"https://colab.research.google.com/github/{owner_name}/blob/{repo['branch']}/{in_repo}"
+    first_md = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    assert expected in first_md.source, f"{path.name}: the badge must link {expected}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_page_has_colab_and_binder_launch_buttons(book, name):
+    html = (book / f"{name}.html").read_text()
+    repo = config()["repository"]
+    owner_name = repo["url"].removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{owner_name}/blob/{repo['branch']}/{name}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{owner_name}/{repo['branch']}?urlpath=tree/{name}.ipynb"
+    assert colab in html, f"{name}: no Colab launch button to {colab}"
+    assert binder in html, f"{name}: no Binder launch button to {binder}"
