@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .gaussian import _numpy
+from .gaussian import HeatmapCodec, _numpy
 
 
 def blur_sigma(kernel: int) -> float:
@@ -40,7 +40,7 @@ def toward_second_max(heatmap: np.ndarray, kernel: int, border: int = 10) -> tup
     return float(np.clip(pos[0], 0, w - 1)), float(np.clip(pos[1], 0, h - 1))
 
 
-class BlurHeatmap:
+class BlurHeatmap(HeatmapCodec):
     """Keypoints (input px) <-> CPN/MSPN blur-kernel heatmaps (one hot pixel, GaussianBlur k x k, peak 1).
 
     ``kernel`` is the target's blur (CPN RefineNet 7; GlobalNet 15/11/9/7); ``decode_kernel`` is the test-time blur
@@ -48,17 +48,12 @@ class BlurHeatmap:
     """
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21):
-        self.input_size = tuple(int(v) for v in input_size)
-        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        super().__init__(input_size, heatmap_size)
         for name, k in (("kernel", kernel), ("decode_kernel", decode_kernel)):
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"BlurHeatmap {name} must be an odd positive size, got {k}")
         self.kernel = int(kernel)
         self.decode_kernel = int(decode_kernel)
-
-    @property
-    def stride(self) -> np.ndarray:
-        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
 
     @property
     def sigma(self) -> float:
@@ -70,10 +65,7 @@ class BlurHeatmap:
 
     def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
         """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-map joints get 0."""
-        kp = np.asarray(keypoints, dtype=np.float64)
-        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
-        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
-            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
+        kp, vis = self._inputs(keypoints, visibility)
         h, w = self.heatmap_size
         heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
         cells = np.floor(kp / self.stride).astype(int)

@@ -124,7 +124,28 @@ def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> n
     return target
 
 
-class GaussianHeatmap:
+class HeatmapCodec:
+    """What every heatmap codec shares: input and heatmap sizes (H, W), the stride, and input checks."""
+
+    def __init__(self, input_size, heatmap_size):
+        self.input_size = tuple(int(v) for v in input_size)
+        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+
+    @property
+    def stride(self) -> np.ndarray:
+        """Input pixels per heatmap pixel, (x, y)."""
+        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
+
+    @staticmethod
+    def _inputs(keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
+        kp = np.asarray(keypoints, dtype=np.float64)
+        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
+        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
+            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
+        return kp, vis
+
+
+class GaussianHeatmap(HeatmapCodec):
     """Keypoints (input px) <-> Gaussian heatmaps at 1/stride resolution. Chapter 01.
 
     ``unbiased=False``: HRNet/SimpleBaseline exactly. The target centre is ``int(x / stride + 0.5)``; a
@@ -135,8 +156,7 @@ class GaussianHeatmap:
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), sigma: float = 2.0, unbiased: bool = False,
                  dark_kernel: int | None = None):
-        self.input_size = tuple(int(v) for v in input_size)
-        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        super().__init__(input_size, heatmap_size)
         self.sigma = float(sigma)
         self.unbiased = bool(unbiased)
         # DARK uses an 11 x 11 modulation kernel for sigma 2; scale it with sigma, keeping it odd
@@ -144,21 +164,13 @@ class GaussianHeatmap:
         if self.dark_kernel % 2 == 0:
             raise ValueError(f"dark_kernel must be odd, got {self.dark_kernel}")
 
-    @property
-    def stride(self) -> np.ndarray:
-        """Input pixels per heatmap pixel, (x, y)."""
-        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
-
     def __repr__(self):
         return (f"GaussianHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
                 f"sigma={self.sigma:g}, unbiased={self.unbiased})")
 
     def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
         """(K, 2) keypoints in input px and (K,) visibility -> (heatmaps (K, h, w) float32, weights (K,) float32)."""
-        kp = np.asarray(keypoints, dtype=np.float64)
-        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
-        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
-            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
+        kp, vis = self._inputs(keypoints, visibility)
         h, w = self.heatmap_size
         weights = (vis > 0).astype(np.float32)
         heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
