@@ -12,6 +12,8 @@ from typing import Callable
 
 import cv2
 import numpy as np
+import torch
+import torch.utils.data
 
 from posebook.keypoints import COCO, Skeleton
 
@@ -99,14 +101,12 @@ def make_sample(image: np.ndarray, record: PersonRecord, *, codec, input_size, s
         "score": float(record.score), "flipped": flipped, "image_size": np.array([height, width]),
         **record.extra,
     }
-    import torch
-
     return {"image": to_tensor(patch), "target": torch.from_numpy(target),
             "target_weight": torch.from_numpy(weight), "meta": meta}
 
 
-class TopDownDataset:
-    """A torch-style Dataset over :class:`PersonRecord` s: item i is record i through :func:`make_sample`.
+class TopDownDataset(torch.utils.data.Dataset):
+    """A torch Dataset over :class:`PersonRecord` s: item i is record i through :func:`make_sample`.
 
     Training draws are a pure function of (seed, epoch, index) when ``seed`` is given (call :meth:`set_epoch`
     each epoch); with ``seed=None`` they come from fresh entropy. Chapter 01.
