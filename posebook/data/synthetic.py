@@ -11,6 +11,8 @@ Labels, as a photo annotator would give them:
   figure's own torso or limbs); v=0 with x=y=0 outside the image.
 - A face point (nose, eyes, ears) on the far side of the head (its surface normal faces away from the camera: the
   far eye and ear of a profile, the face of a back view) cannot be seen or placed: it is left unlabelled, v=0.
+- bbox is the whole figure's extent (seen and covered parts, clipped to the image); area counts the figure's pixels
+  as drawn, before anything in front covers them (an amodal mask area).
 
 Left and right are told apart from the pixels, as in photos, by: the face (eyes, nose and mouth show which way the
 head faces; hair covers the back of the head, so front and back differ), a neckline on the front of the shirt, feet
@@ -43,6 +45,7 @@ OWN_PARTS: tuple[frozenset, ...] = tuple(
     for parts in [{"shoulder": ("upper_arm",), "elbow": ("upper_arm", "forearm"), "wrist": ("forearm", "hand"),
                    "hip": ("thigh",), "knee": ("thigh", "shank"), "ankle": ("shank", "foot")}.get(
                        name.split("_")[-1], ())])
+_OWN_MATRIX = np.array([[part in own for part in range(len(PART_NAMES))] for own in OWN_PARTS])  # (17, parts)
 _TORSO_JOINTS = (5, 6, 11, 12)  # shoulders and hips: the torso also counts as their own on its near side
 # A face point is labelled when its surface normal's z (toward the camera) exceeds this: nose, eyes, ears.
 FACE_LABEL_MIN_NZ = np.array([-0.1, 0.0, 0.0, -0.35, -0.35])
@@ -310,7 +313,7 @@ def _draw_face(canvas: _Canvas, person: _Person) -> None:
         canvas.fill(_capsule(mouth - [r, 0], mouth + [r, 0], r * 0.5, r * 0.5), (150, 60, 60))
 
 
-def _draw_neckline(canvas: _Canvas, person: _Person) -> None:
+def _draw_neckline(canvas: _Canvas, person: _Person, draw_id: int) -> None:
     """A V of skin under the neck on the front of the shirt: a front/back cue."""
     axes = person.figure.torso_axes
     if axes[2, 2] < 0.2:  # the chest faces away from the camera
@@ -318,7 +321,7 @@ def _draw_neckline(canvas: _Canvas, person: _Person) -> None:
     neck = person.figure.points["neck"]
     tri = np.stack([neck + axes @ np.array(v) for v in ([-0.035, 0.0, 0.066], [0.035, 0.0, 0.066],
                                                          [0.0, -0.06, 0.07])])
-    canvas.fill(person.project(tri), person.colors["skin"])
+    canvas.fill(person.project(tri), person.colors["skin"], draw_id)
 
 
 def _texture(rng, shape, ys: np.ndarray, xs: np.ndarray, kind: int, period: float) -> np.ndarray:
@@ -345,7 +348,8 @@ def _draw_person(rng, canvas: _Canvas, person: _Person, index: int, opts: SceneO
             continue
         canvas.fill(outline, color, draw_id)
         if part == "torso" and kind == 1:
-            _draw_neckline(canvas, person)
+            kinds[len(canvas.owners)] = 0  # the skin of the neckline takes no shirt texture
+            _draw_neckline(canvas, person, canvas.new_id(index, "torso"))
     head, reach = person.project(person.figure.points["head"]), 0.1 * person.height
     extent = np.concatenate([p[3] for p in prims] + [[head - reach, head + reach]])
     h, w = canvas.ids.shape
@@ -361,35 +365,35 @@ def _finish_person(rng, canvas: _Canvas, person: _Person, drawn, box, opts: Scen
     first, kinds = drawn
     x0, y0, x1, y1 = box
     ids = canvas.ids[y0:y1, x0:x1]
-    mask = ids >= first
-    if not mask.any():
+    ys, xs = np.nonzero(ids >= first)  # this figure's pixels: nothing has been drawn over it yet
+    if not len(ys):
         return {"bbox": [0.0, 0.0, 0.0, 0.0], "area": 0.0}
     if opts.textures:
-        table = np.zeros(len(canvas.owners), np.int8)
-        table[list(kinds)] = list(kinds.values())
-        cloth = table[ids] * mask
+        table = np.zeros(len(canvas.owners) - first, np.int8)
+        table[np.array(list(kinds)) - first] = list(kinds.values())
+        cloth = table[ids[ys, xs] - first]
         crop = canvas.image[y0:y1, x0:x1]
         for kind, texture in zip((1, 2), person.textures):
-            ys, xs = np.nonzero(cloth == kind)
-            if texture and len(ys):
+            where = np.flatnonzero(cloth == kind)
+            if texture and len(where):
                 period = max(3.0, person.height * rng.uniform(0.03, 0.07))
-                field = _texture(rng, ids.shape, ys, xs, texture, period)
-                crop[ys, xs] = np.clip(crop[ys, xs] * field[:, None], 0, 255).astype(np.uint8)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+                field = _texture(rng, ids.shape, ys[where], xs[where], texture, period)
+                pixels = crop[ys[where], xs[where]]
+                crop[ys[where], xs[where]] = np.clip(pixels * field[:, None], 0, 255).astype(np.uint8)
     h, w = canvas.ids.shape
-    left, top = max(x0 + cols[0] - 0.5, 0.0), max(y0 + rows[0] - 0.5, 0.0)
-    right, bottom = min(x0 + cols[-1] + 0.5, w), min(y0 + rows[-1] + 0.5, h)
-    return {"bbox": [left, top, right - left, bottom - top], "area": float(mask.sum())}
+    left, top = max(x0 + xs.min() - 0.5, 0.0), max(y0 + ys.min() - 0.5, 0.0)
+    right, bottom = min(x0 + xs.max() + 0.5, w), min(y0 + ys.max() + 0.5, h)
+    return {"bbox": [float(left), float(top), float(right - left), float(bottom - top)], "area": float(len(ys))}
 
 
 # ---------------------------------------------------------------------------------------------------- occluders
 def _draw_occluder(rng, canvas: _Canvas, target: _Person) -> None:
     """An object in front of a person: a box, a ball, a pole or a shard, near one of its joints."""
-    size = target.height * rng.uniform(0.12, 0.4)
+    size = target.height * rng.uniform(0.1, 0.3)
     center = target.project(target.figure.keypoints[rng.integers(5, 17)]) + rng.normal(0, size * 0.3, 2)
     kind = rng.integers(4)
     if kind == 0:
-        half = size * np.array([rng.uniform(0.4, 1.2), rng.uniform(0.4, 1.2)])
+        half = size * np.array([rng.uniform(0.4, 1.0), rng.uniform(0.4, 1.0)])
         outline = center + np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
     elif kind == 1:
         outline = _ellipse(center, np.diag(size * rng.uniform(0.35, 0.7, 2)))
@@ -413,13 +417,14 @@ def _keypoints(person: _Person, index: int, canvas: _Canvas) -> np.ndarray:
     out = np.zeros((17, 3), np.float32)
     owners = np.asarray(canvas.owners)
     mine = np.flatnonzero(owners[:, 0] == index)
+    # the draw id of each keypoint's own limb (the first, where a joint joins two segments)
+    own_limb = np.where(_OWN_MATRIX[:, owners[mine, 1]], mine, len(owners)).min(1)
     for k in np.flatnonzero(labelled):
         drawn = canvas.ids[int(round(xy[k, 1])), int(round(xy[k, 0]))]
         person_at, part_at = owners[drawn]
-        own = part_at in OWN_PARTS[k] or (k in _TORSO_JOINTS and part_at == PART["torso"] and _near_side(fig, k))
-        own_limb = mine[np.isin(owners[mine, 1], list(OWN_PARTS[k]))]
+        own = _OWN_MATRIX[k, part_at] or (k in _TORSO_JOINTS and part_at == PART["torso"] and _near_side(fig, k))
         # covered: what is on top was drawn after the keypoint's own limb and is not that limb
-        covered = drawn > own_limb.min() and not (person_at == index and own)
+        covered = drawn > own_limb[k] and not (person_at == index and own)
         out[k] = (*xy[k], 1 if covered else 2)
     return out
 

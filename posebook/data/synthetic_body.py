@@ -125,8 +125,12 @@ def sample_pose(rng: np.random.Generator) -> dict[str, float]:
     angles.update(styles[rng.choice(len(styles), p=weights)](rng))
     for joint, spread in zip(BODY_ANGLES, (12, 7, 12, 35, 12, 7)):
         angles[joint] = rng.normal(4 if joint == "spine_flexion" else 0, spread)
-    return {key: float(np.clip(value, *LIMITS[key.split("_", 1)[1] if key.split("_")[0] in SIDES else key]))
+    return {key: _clip(float(value), LIMITS[key.split("_", 1)[1] if key.split("_")[0] in SIDES else key])
             for key, value in angles.items()}
+
+
+def _clip(value: float, limits: tuple[float, float]) -> float:
+    return min(max(value, limits[0]), limits[1])
 
 
 @dataclass
