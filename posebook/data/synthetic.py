@@ -109,6 +109,10 @@ class Scene:
         person, part = self.owners[self.ids[int(round(y)), int(round(x))]]
         return int(person), PART_NAMES[part]
 
+    def mask(self, person: int) -> np.ndarray:
+        """(H, W) bool: where person ``person`` is on top, i.e. its visible silhouette."""
+        return self.owners[self.ids, 0] == person
+
 
 class _Canvas:
     """The image and the id buffer, drawn together: anti-aliased colour, hard-edged ids."""
@@ -233,10 +237,10 @@ def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOption
     linear = height * np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0])
     yaw = _sample_yaw(rng)
     figure = pose_figure(sample_pose(rng), sample_build(rng), yaw)
-    return _Person(figure=figure, yaw=yaw, height=height, center=center, linear=linear,
-                   colors=_sample_colors(rng, opts.shade), textures=(int(rng.choice(3, p=[0.4, 0.35, 0.25])),
-                                                         int(rng.choice([0, 2], p=[0.6, 0.4]))),
-                   long_sleeves=bool(rng.uniform() < 0.5), long_trousers=bool(rng.uniform() < 0.75))
+    colors = _sample_colors(rng, opts.shade)
+    textures = (int(rng.choice(3, p=[0.4, 0.35, 0.25])), int(rng.choice([0, 2], p=[0.6, 0.4])))
+    return _Person(figure=figure, yaw=yaw, height=height, center=center, linear=linear, colors=colors,
+                   textures=textures, long_sleeves=bool(rng.uniform() < 0.5), long_trousers=bool(rng.uniform() < 0.75))
 
 
 def _shaded(color: np.ndarray, side: str, amount: float) -> np.ndarray:
@@ -246,7 +250,8 @@ def _shaded(color: np.ndarray, side: str, amount: float) -> np.ndarray:
 
 def _limb_primitives(person: _Person, side: str) -> list:
     """(depth, part, kind, outline, colour) of one side's six limb segments; kind: 0 skin, 1 shirt, 2 trousers."""
-    fig, col, bulk, k = person.figure, person.colors, person.figure.build.bulk * person.height, SIDES[side] < 0
+    fig, col, bulk = person.figure, person.colors, person.figure.build.bulk * person.height
+    k = int(side == "right")  # COCO lists each left keypoint just before its right one
     kp, pts = fig.keypoints, fig.points
     shirt, trousers = (_shaded(col[c], side, col["shade"]) for c in ("shirt", "trousers"))
     segments = (  # part, from, to, radii (fraction of height), colour, texture kind
@@ -463,10 +468,6 @@ def render_scene(seed_or_rng, image_size=(256, 256), max_people: int = 4, **opti
 
 
 # ---------------------------------------------------------------------------------------------------- datasets
-def _scene_seed(seed: int, index: int) -> list[int]:
-    return [int(seed), int(index)]
-
-
 class SyntheticScenes(torch.utils.data.IterableDataset):
     """A seeded stream of scenes: item i is ``render_scene((seed, i), ...)``, so workers and resumed runs agree.
 
