@@ -35,6 +35,7 @@ def limb_colors(skeleton: Skeleton, left=LEFT, right=RIGHT, center=CENTER) -> li
 
 
 def point_colors(skeleton: Skeleton, left=LEFT, right=RIGHT, center=CENTER) -> list[tuple]:
+    """One RGB colour (0..1) per keypoint, by its side."""
     palette = {"left": left, "right": right, "center": center}
     return [palette[side(n)] for n in skeleton.names]
 
@@ -93,7 +94,8 @@ def overlay_heatmap(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np
     if hm.ndim == 3:
         hm = hm.max(axis=0)
     if hm.ndim != 2 or img.ndim != 3:
-        raise ValueError(f"overlay_heatmap expects an (H, W, 3) image and an (h, w) heatmap, got {img.shape}, {hm.shape}")
+        raise ValueError(f"overlay_heatmap expects an (H, W, 3) image and an (h, w) heatmap, got {img.shape} and "
+                         f"{hm.shape}")
     hm = cv2.resize(hm.astype(np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
     colored = matplotlib.colormaps[cmap](np.clip(hm, 0, 1))[..., :3] * 255
     weight = alpha * np.clip(hm, 0, 1)[..., None]

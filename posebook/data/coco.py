@@ -134,7 +134,8 @@ class CocoKeypoints(TopDownDataset):
                 continue
             center, scale = box_to_center_scale(clean, aspect)
             kp[kp[:, 2] <= 0] = 0
-            records.append(PersonRecord(path, center, scale, kp, ann["image_id"], ann_id, 1.0, source=str(self.ann_file)))
+            records.append(PersonRecord(path, center, scale, kp, ann["image_id"], ann_id, 1.0,
+                                        source=str(self.ann_file)))
         return records
 
     def _det_records(self, detections, threshold: float, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
