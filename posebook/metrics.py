@@ -198,8 +198,9 @@ def _normalised_errors(pred, gt, visible, norm):
         raise ValueError(f"visible: expected shape {pred.shape[:2]}, got {visible.shape}")
     if norm.shape != (len(pred),):
         raise ValueError(f"norm: expected one length per person, shape ({len(pred)},), got {norm.shape}")
-    if np.any(norm[visible.any(1)] <= 0):
-        raise ValueError(f"norm: people {np.flatnonzero(norm <= 0).tolist()} have a length <= 0")
+    bad = np.flatnonzero((norm <= 0) & visible.any(1))
+    if bad.size:
+        raise ValueError(f"norm: people {bad.tolist()} have visible joints but a length <= 0")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.linalg.norm(pred - gt, axis=-1) / norm[:, None], visible
 
@@ -239,9 +240,11 @@ def head_size_from_joints(joints) -> np.ndarray:
 
 
 def pckh(pred, gt, visible, head_sizes, thr: float = 0.5) -> tuple[np.ndarray, float]:
-    """MPII PCKh@thr: PCK normalised by the head size (:func:`head_size`); the mean leaves out pelvis and thorax.
+    """MPII PCKh@thr: PCK normalised by each person's head size; the mean leaves out pelvis and thorax (HRNet's).
 
-    As the HRNet code's MPII ``evaluate`` does (its 'Mean' masks joints 6 and 7). HRNet paper §4.2; chapter 02.
+    Official head sizes are :func:`head_size` of MPII's head boxes (HRNet's ``evaluate`` reads them from
+    ``gt_valid.mat``; ``MpiiKeypoints`` puts the same value in ``meta['head_size']`` when its json has ``head_box``);
+    :func:`head_size_from_joints` is only a stand-in. HRNet paper §4.2; chapter 02.
     """
     return pck(pred, gt, visible, head_sizes, thr, exclude=(MPII.index("pelvis"), MPII.index("thorax")))
 

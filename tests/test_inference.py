@@ -186,3 +186,12 @@ def test_predict_image_finds_the_people_of_a_real_photo(coco_gt_boxes, oracle, c
     assert poses.shape == (1, 17, 3)
     np.testing.assert_allclose(poses[0, :, :2], truth[:, :2], atol=0.1)
     assert inference.predict_image(oracle, image, np.zeros((0, 4)), _codec()).shape == (0, 17, 3)
+
+
+def test_ground_truth_oracle_scores_ap_1_on_a_synthetic_validation_set():
+    from posebook.data.topdown import SyntheticTopDown
+
+    dataset = SyntheticTopDown.validation(3, seed=11, codec=_codec())
+    oracle = _oracle_for(dataset, _codec())
+    stats = inference.evaluate(oracle, dataset, flip_test=False, batch_size=4, progress=False)
+    assert stats["AP"] == pytest.approx(1.0) and stats["PCK@0.2"] == pytest.approx(1.0)
