@@ -1,0 +1,255 @@
+"""Measured results: each chapter records its model's accuracy and cost; the book's Results page tabulates them.
+
+A chapter calls :func:`record` at the end of training and evaluation. It writes nothing unless ``$POSEBOOK_RESULTS``
+names a folder; then it writes ``<chapter>_<profile>.json`` there (profile, machine, date, git commit, figures).
+``python -m posebook.results measure --profile cpu`` executes the chapters in that profile with the variable set and
+regenerates the table of ``book/results.md`` from the records kept in ``book/results/``. Explained in book/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .profiles import PROFILES, profile
+
+ENV_VAR = "POSEBOOK_RESULTS"
+ROOT = Path(__file__).resolve().parents[1]  # the repository, when posebook runs from a checkout
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+RECORD_KEYS = ("chapter", "profile", "machine", "date", "commit", "figures")
+
+
+def record(chapter: str, **figures) -> Path | None:
+    """Save one chapter's measured figures for the active profile into ``$POSEBOOK_RESULTS`` (no-op when unset).
+
+    Figures are numbers (AP, PCK, params, GFLOPs, seconds) or short strings. Returns the file written, or None.
+    """
+    folder = os.environ.get(ENV_VAR)
+    if not folder:
+        return None
+    if not re.fullmatch(r"[0-9A-Za-z_]+", chapter):
+        raise ValueError(f"record: chapter {chapter!r} must be a notebook stem such as '03_stacked_hourglass'")
+    for name, value in figures.items():
+        _check_figure(name, value)
+    active = profile()
+    entry = {"chapter": chapter, "profile": active, "machine": machine(),
+             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
+             "figures": figures}
+    path = Path(folder) / f"{chapter}_{active}.json"
+    write_atomic(path, json.dumps(entry, indent=1) + "\n")
+    return path
+
+
+def _check_figure(name: str, value) -> None:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if numeric and not math.isfinite(value):
+        raise ValueError(f"record: figure {name}={value!r} is not finite")
+    if not numeric and not (isinstance(value, str) and len(value) <= 80):
+        raise TypeError(f"record: figure {name}={value!r} must be a number or a short string "
+                        f"(got {type(value).__name__}); convert tensors with float(...)")
+
+
+def machine() -> str:
+    """The GPU's name when CUDA is in use, else the CPU model and its core count."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"CPU {model}, {os.cpu_count()} cores"
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """The checkout's short commit, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file in the same folder, so no reader sees it half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_records(folder: Path) -> list[dict]:
+    """Every ``*.json`` record in folder, checked; a malformed one raises naming its file."""
+    records = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            entry = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        missing = [k for k in RECORD_KEYS if k not in entry]
+        if missing or entry["profile"] not in PROFILES:
+            raise ValueError(f"{path}: a results record needs {RECORD_KEYS} and a profile in {PROFILES}; "
+                             f"missing {missing}, profile {entry.get('profile')!r}")
+        records.append(entry)
+    return records
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def table(records: list[dict]) -> str:
+    """Markdown: one table per chapter, one row per profile (smoke, cpu, gpu, full order), a column per figure."""
+    if not records:
+        return "_No measurements recorded yet: run `python -m posebook.results measure --profile cpu`._"
+    parts = []
+    for chapter in sorted({r["chapter"] for r in records}):
+        rows = sorted((r for r in records if r["chapter"] == chapter), key=lambda r: PROFILES.index(r["profile"]))
+        names = list(dict.fromkeys(k for r in rows for k in r["figures"]))
+        header = ["profile", *names, "machine", "date", "commit"]
+        lines = [f"### {chapter}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in rows:
+            cells = [r["profile"], *(_cell(r["figures"].get(n, "")) for n in names), r["machine"], r["date"],
+                     f"`{r['commit']}`"]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def update_page(page: Path, records: list[dict]) -> None:
+    """Replace the text between the results markers of page with :func:`table` (atomically)."""
+    page = Path(page)
+    text = page.read_text()
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ValueError(f"{page}: expected one {BEGIN} line followed by one {END} line around the results table")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    write_atomic(page, f"{head}{BEGIN}\n{table(records)}\n{END}{tail}")
+
+
+def execute_chapter(notebook: Path, profile_name: str, results: Path, timeout: int) -> float:
+    """Run one chapter top to bottom with nbclient in ``profile_name``, recording into ``results``; its seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    with _environ(POSEBOOK_PROFILE=profile_name, **{ENV_VAR: str(Path(results).resolve())}):
+        start = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables for the kernels started inside the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def add_figure(path: Path, **figures) -> None:
+    """Add figures to an existing record (the notebook's total run time, measured from outside)."""
+    entry = json.loads(Path(path).read_text())
+    entry["figures"].update(figures)
+    write_atomic(Path(path), json.dumps(entry, indent=1) + "\n")
+
+
+def measure(profile_name: str, chapters: list[str] | None = None, notebooks: Path = ROOT / "notebooks",
+            results: Path = ROOT / "book" / "results", page: Path = ROOT / "book" / "results.md",
+            timeout: int = 3600) -> dict[str, Path | None]:
+    """Execute the chosen chapters (stems or number prefixes; all by default), then regenerate the page's table.
+
+    Returns chapter stem -> its record file, or None where the chapter recorded nothing.
+    """
+    if profile_name not in PROFILES:
+        raise ValueError(f"--profile {profile_name!r}: expected one of {PROFILES}")
+    chosen = select_chapters(Path(notebooks), chapters)
+    written = {}
+    for notebook in chosen:
+        seconds = execute_chapter(notebook, profile_name, Path(results), timeout)
+        path = Path(results) / f"{notebook.stem}_{profile_name}.json"
+        written[notebook.stem] = path if path.exists() else None
+        if path.exists():
+            add_figure(path, notebook_s=round(seconds, 1))
+    update_page(Path(page), load_records(Path(results)))
+    return written
+
+
+def select_chapters(notebooks: Path, chapters: list[str] | None) -> list[Path]:
+    """The chapter notebooks named by stem or number prefix ('03' or '03_stacked_hourglass'); all when None."""
+    available = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not chapters:
+        return available
+    chosen = []
+    for name in chapters:
+        hits = [p for p in available if p.stem == name or p.stem.split("_", 1)[0] == name]
+        if not hits:
+            raise ValueError(f"--chapters {name!r}: no such chapter in {notebooks}; "
+                             f"available: {[p.stem for p in available]}")
+        chosen += hits
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m posebook.results", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("measure", help="execute chapters in a profile, recording results; then update the page")
+    run.add_argument("--profile", required=True, choices=PROFILES)
+    run.add_argument("--chapters", nargs="*", help="stems or number prefixes (default: every chapter)")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    sub.add_parser("table", help="regenerate the page's table from the records only")
+    for p in (run, sub.choices["table"]):
+        p.add_argument("--results", type=Path, default=ROOT / "book" / "results")
+        p.add_argument("--page", type=Path, default=ROOT / "book" / "results.md")
+    args = parser.parse_args(argv)
+    if args.command == "table":
+        update_page(args.page, load_records(args.results))
+        print(f"updated {args.page}")
+        return 0
+    written = measure(args.profile, args.chapters, results=args.results, page=args.page, timeout=args.timeout)
+    for stem, path in written.items():
+        print(f"{stem}: {path if path else 'recorded nothing (no posebook.results.record call ran)'}")
+    print(f"updated {args.page}")
+    return 0 if all(written.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
