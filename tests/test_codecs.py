@@ -149,3 +149,16 @@ def test_blur_round_trip_is_within_three_quarters_of_a_stride(kernel, decode_ker
 def test_blur_kernel_must_be_odd():
     with pytest.raises(ValueError, match="kernel"):
         BlurHeatmap(kernel=8)
+
+
+def test_hrnet_targets_agree_with_the_exercise_reference_everywhere_including_the_borders():
+    from posebook.check.data import encode_gaussian_target_solution
+
+    codec = GaussianHeatmap()
+    rng = np.random.default_rng(5)
+    points = np.stack([rng.uniform(-60, 250, 300), rng.uniform(-60, 320, 300)], 1)
+    maps, weights = codec.encode(points, np.ones(len(points)))
+    for point, hm, weight in zip(points, maps, weights):
+        want_hm, want_w = encode_gaussian_target_solution(point, True)
+        assert weight == want_w
+        np.testing.assert_allclose(hm, want_hm, atol=1e-6)

@@ -217,3 +217,11 @@ def test_malformed_detections_name_the_detection(coco_files):
     with pytest.raises(ValueError, match=r"detection 1: missing field\(s\) \['score'\]"):
         CocoKeypoints(*coco_files, train=False, detections=[{"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1},
                                                             {"image_id": 785, "bbox": [1, 1, 5, 5]}])
+
+
+def test_boxes_are_clipped_to_the_image_as_hrnet_does():
+    from posebook.data.coco import clip_box
+
+    np.testing.assert_allclose(clip_box([0.5, 43.74, 90.1, 220.09], 640, 392), [0.5, 43.74, 89.1, 219.09])
+    np.testing.assert_allclose(clip_box([600, 300, 100, 200], 640, 392), [600, 300, 39, 91])
+    assert clip_box([700, 10, 50, 50], 640, 392) is None  # entirely right of the image

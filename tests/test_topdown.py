@@ -106,3 +106,13 @@ def test_synthetic_validation_set_is_a_coco_dataset_with_ground_truth():
     assert item["meta"]["ann_id"] in val.coco.anns and item["meta"]["image_id"] in val.coco.imgs
     again = SyntheticTopDown.validation(4, seed=123)
     assert torch.equal(item["image"], again[0]["image"])
+
+
+def test_hourglass_recipe_jitters_colour_and_keeps_geometry():
+    image, record = person(np.random.default_rng(6))
+    plain = make_sample(image, record, codec=GaussianHeatmap(), input_size=(256, 192), skeleton=COCO,
+                        augment=Augment.none(), rng=np.random.default_rng(0))
+    jittered = make_sample(image, record, codec=GaussianHeatmap(), input_size=(256, 192), skeleton=COCO,
+                           augment=Augment.none().with_(color=(0.6, 1.4)), rng=np.random.default_rng(0))
+    assert not torch.equal(plain["image"], jittered["image"])
+    assert torch.equal(plain["target"], jittered["target"])
