@@ -6,9 +6,9 @@ depth, and within a figure its parts by depth, so a far arm passes behind the to
 into an id buffer holding for every pixel the draw id of the last primitive drawn there.
 
 Labels, as a photo annotator would give them:
-- v=2 where the pixel at the keypoint belongs to the keypoint's own limb (a shoulder or hip also to the torso while
-  it is on the near side of the torso); v=1 where something drawn later covers it (another person, an occluder, the
-  figure's own torso or limbs); v=0 with x=y=0 outside the image.
+- v=1 where the pixel at the keypoint was drawn over after the keypoint's own limb, by something other than that
+  limb: another person, an occluder, the figure's own torso or other limbs (the torso does not hide a shoulder or
+  hip on its near side). v=2 otherwise. v=0, with x=y=0, outside the image.
 - A face point (nose, eyes, ears) on the far side of the head (its surface normal faces away from the camera: the
   far eye and ear of a profile, the face of a back view) cannot be seen or placed: it is left unlabelled, v=0.
 - bbox is the whole figure's extent (seen and covered parts, clipped to the image); area counts the figure's pixels
@@ -38,13 +38,19 @@ from .synthetic_body import SIDES, Figure, pose_figure, sample_build, sample_pos
 PART_NAMES = ("background", "occluder", "torso", "neck", "head") + tuple(
     f"{side}_{part}" for side in SIDES for part in ("upper_arm", "forearm", "hand", "thigh", "shank", "foot"))
 PART = {name: i for i, name in enumerate(PART_NAMES)}
-# The parts a keypoint lies on; the pixel at a visible keypoint belongs to one of them.
-OWN_PARTS: tuple[frozenset, ...] = tuple(
-    frozenset({PART["head"]}) if k < 5 else frozenset(PART[f"{name.split('_')[0]}_{p}"] for p in parts)
-    for k, name in enumerate(COCO.names)
-    for parts in [{"shoulder": ("upper_arm",), "elbow": ("upper_arm", "forearm"), "wrist": ("forearm", "hand"),
-                   "hip": ("thigh",), "knee": ("thigh", "shank"), "ankle": ("shank", "foot")}.get(
-                       name.split("_")[-1], ())])
+_LIMBS_OF_JOINT = {"shoulder": ("upper_arm",), "elbow": ("upper_arm", "forearm"), "wrist": ("forearm", "hand"),
+                   "hip": ("thigh",), "knee": ("thigh", "shank"), "ankle": ("shank", "foot")}
+
+
+def _own_parts(keypoint: str) -> frozenset:
+    """The parts a keypoint lies on: its limb segments, or the head for the nose, eyes and ears."""
+    side, _, joint = keypoint.partition("_")
+    if joint not in _LIMBS_OF_JOINT:
+        return frozenset({PART["head"]})
+    return frozenset(PART[f"{side}_{limb}"] for limb in _LIMBS_OF_JOINT[joint])
+
+
+OWN_PARTS = tuple(_own_parts(name) for name in COCO.names)
 _OWN_MATRIX = np.array([[part in own for part in range(len(PART_NAMES))] for own in OWN_PARTS])  # (17, parts)
 _TORSO_JOINTS = (5, 6, 11, 12)  # shoulders and hips: the torso also counts as their own on its near side
 # A face point is labelled when its surface normal's z (toward the camera) exceeds this: nose, eyes, ears.
