@@ -24,7 +24,7 @@ def _numpy(heatmaps) -> np.ndarray:
 def get_max_preds(heatmaps) -> tuple[np.ndarray, np.ndarray]:
     """Argmax of each (B, K, h, w) map -> (coords (B, K, 2) in heatmap px, maxvals (B, K)); coords 0 where max <= 0.
 
-    HRNet's ``get_max_preds`` (PAPERS.md §1.7).
+    HRNet's ``get_max_preds`` (PAPERS.md §1.7). Chapter 01.
     """
     hm = _numpy(heatmaps)
     b, k, _, w = hm.shape
@@ -40,6 +40,7 @@ def quarter_offset(heatmaps, coords) -> np.ndarray:
     """Move each argmax 0.25 px toward the higher neighbour, per axis (HRNet's post-processing, §1.7).
 
     Keeps HRNet's strict bounds ``1 < px < w - 1`` and ``1 < py < h - 1``: a maximum in column or row 1 is not moved.
+    Chapter 01.
     """
     hm = _numpy(heatmaps)
     _, _, h, w = hm.shape
@@ -57,7 +58,10 @@ def quarter_offset(heatmaps, coords) -> np.ndarray:
 
 
 def gaussian_modulate(heatmaps, kernel: int = 11) -> np.ndarray:
-    """DARK's distribution modulation: blur each map with a (kernel x kernel) Gaussian, keep its original maximum."""
+    """DARK's distribution modulation: blur each map with a (kernel x kernel) Gaussian, keep its original maximum.
+
+    DARK (Zhang et al., CVPR 2020) §3.2. Chapter 01.
+    """
     hm = _numpy(heatmaps)
     pad = (kernel - 1) // 2
     out = np.empty_like(hm)
@@ -75,7 +79,7 @@ def dark_refine(heatmaps, coords, kernel: int = 11) -> np.ndarray:
     """DARK decoding: modulate, take the log, and move each argmax by -H^-1 g (second-order Taylor step).
 
     The derivatives are central differences of the log-heatmap around the integer maximum; maxima within 2 px
-    of the border keep their integer position. DARK (CVPR 2020) §3.2.
+    of the border keep their integer position. DARK (Zhang et al., CVPR 2020) §3.2. Chapter 01.
     """
     hm = np.log(np.maximum(gaussian_modulate(heatmaps, kernel), 1e-10))
     _, _, h, w = hm.shape
@@ -106,7 +110,7 @@ def dark_refine(heatmaps, coords, kernel: int = 11) -> np.ndarray:
 def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> np.ndarray:
     """HRNet's target for one joint: a (6 sigma + 1)-wide unnormalized Gaussian patch pasted at integer (mu_x, mu_y).
 
-    Returns the (h, w) map; the caller decides whether the joint is drawn. PAPERS.md §1.6.
+    Returns the (h, w) map; the caller decides whether the joint is drawn. PAPERS.md §1.6. Chapter 01.
     """
     h, w = heatmap_size
     radius = sigma * 3
@@ -125,7 +129,7 @@ def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> n
 
 
 class HeatmapCodec:
-    """What every heatmap codec shares: input and heatmap sizes (H, W), the stride, and input checks."""
+    """What every heatmap codec shares: input and heatmap sizes (H, W), the stride, and input checks. Chapter 01."""
 
     def __init__(self, input_size, heatmap_size):
         self.input_size = tuple(int(v) for v in input_size)

@@ -162,7 +162,7 @@ class CocoKeypoints(TopDownDataset):
 class MpiiKeypoints(TopDownDataset):
     """MPII person crops from HRNet's json (image, center, scale, joints, joints_vis). Chapter 01.
 
-    As HRNet's ``mpii.py``: center y += 15 * scale, scale *= 1.25, and MATLAB's 1-based coordinates become
+    As HRNet's ``mpii.py``: ``center[1] += 15 * scale``, ``scale *= 1.25``, and MATLAB's 1-based coordinates become
     0-based. If records carry ``head_box`` [x1, y1, x2, y2] (MPII's head rectangle), ``meta['head_size']`` is
     0.6 x its diagonal (the PCKh normaliser, PAPERS.md §8); HRNet's json (and the shared sample) has none.
     """
