@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posebook.data import transforms
 from posebook.keypoints import COCO, MPII
 
 from ._core import CheckFailure, expect_close, expect_shape, exercise
@@ -10,44 +11,31 @@ from ._core import CheckFailure, expect_close, expect_shape, exercise
 # ---- flip_keypoints ----------------------------------------------------------------------------------------
 
 
-def flip_keypoints_solution(keypoints, image_width, flip_pairs):
-    """Mirror (K, 3) COCO keypoints (x, y, v) in an image of the given width and swap left and right.
-
-    Pixel x becomes ``image_width - 1 - x`` (the HRNet convention: pixel centres at integer coordinates);
-    unlabelled keypoints (v == 0) stay (0, 0, 0), as COCO stores them.
-    """
-    kp = np.array(keypoints, dtype=float)
-    out = kp.copy()
-    out[:, 0] = image_width - 1 - kp[:, 0]
-    for a, b in flip_pairs:
-        out[[a, b]] = out[[b, a]]
-    out[out[:, 2] == 0] = 0
-    return out
+flip_keypoints_solution = transforms.flip_keypoints  # mirror x -> W - 1 - x, swap pairs, v == 0 rows stay zero
 
 
 def _flip_no_swap(keypoints, image_width, flip_pairs):
-    out = np.array(keypoints, dtype=float)
-    out[:, 0] = image_width - 1 - out[:, 0]
-    out[out[:, 2] == 0] = 0
-    return out
+    return transforms.flip_keypoints(keypoints, image_width, ())
 
 
 def _flip_off_by_one(keypoints, image_width, flip_pairs):
-    return flip_keypoints_solution(keypoints, image_width + 1, flip_pairs)
+    return transforms.flip_keypoints(keypoints, image_width + 1, flip_pairs)
+
+
+def _swapped(keypoints, flip_pairs):
+    perm = np.arange(len(keypoints))
+    for a, b in flip_pairs:
+        perm[a], perm[b] = b, a
+    return np.array(keypoints, dtype=float)[perm]
 
 
 def _flip_swap_only(keypoints, image_width, flip_pairs):
-    out = np.array(keypoints, dtype=float)
-    for a, b in flip_pairs:
-        out[[a, b]] = out[[b, a]]
-    return out
+    return _swapped(keypoints, flip_pairs)
 
 
 def _flip_unlabelled_moved(keypoints, image_width, flip_pairs):
-    out = np.array(keypoints, dtype=float)
+    out = _swapped(keypoints, flip_pairs)
     out[:, 0] = image_width - 1 - out[:, 0]
-    for a, b in flip_pairs:
-        out[[a, b]] = out[[b, a]]
     return out
 
 
