@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv book test clean
+.PHONY: venv vendor book test clean
 
 venv: $(STAMP)
 
@@ -15,9 +15,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $(STAMP)
 
+# MathJax, require.js and the widget manager, pinned in package-lock.json, installed with `npm ci` and copied into
+# book/vendor/ (served at the root of _build/html), so the book reads with no network. A no-op when up to date.
+vendor: venv
+	$(BIN)/python book_tools/vendor.py
+
 # Executes every chapter in the `cpu` profile (override with POSEBOOK_PROFILE=...) and renders _build/html.
 # -W: any warning, and any error in a chapter, fails the build.
-book: venv
+book: venv vendor
 	PATH="$(abspath $(BIN)):$$PATH" POSEBOOK_PROFILE=$${POSEBOOK_PROFILE:-cpu} $(BIN)/jupyter-book build . -W
 	@echo "The book: $(abspath _build/html/index.html)"
 
@@ -26,4 +31,4 @@ test: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache book/vendor node_modules test-artifacts
