@@ -155,7 +155,8 @@ class GaussianHeatmap(HeatmapCodec):
     ``unbiased=False``: HRNet/SimpleBaseline exactly. The target centre is ``int(x / stride + 0.5)``; a
     13 x 13 patch for sigma 2; weight 0 when the patch lies fully outside; drawn only where weight > 0.5. Decoding
     is argmax + quarter offset with HRNet's strict bounds, times the stride, with NO half-pixel correction (as the
-    official code). ``unbiased=True``: DARK, a Gaussian at the exact sub-pixel position and Taylor decoding.
+    official code). ``unbiased=True``: DARK, an untruncated Gaussian at the exact sub-pixel position x / stride (as
+    MMPose's unbiased encoding) and Taylor decoding.
     """
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), sigma: float = 2.0, unbiased: bool = False,

@@ -198,8 +198,11 @@ class MpiiKeypoints(TopDownDataset):
         if float(ann["scale"]) <= 0:
             raise ValueError(f"{where}: scale must be > 0 (zero-area box), got {ann['scale']}")
         s = float(ann["scale"])
-        center = np.asarray(ann["center"], dtype=np.float64).reshape(2) + np.array([0.0, 15 * s]) - 1
-        scale = np.array(fix_aspect(s, s, aspect)) * 1.25
+        center = np.asarray(ann["center"], dtype=np.float64).reshape(2)
+        scale = np.array(fix_aspect(s, s, aspect))
+        if center[0] != -1:  # HRNet leaves records without a centre (-1) alone
+            center, scale = center + np.array([0.0, 15 * s]), scale * 1.25
+        center = center - 1
         kp = np.concatenate([joints - 1, (vis > 0)[:, None]], axis=1)
         kp[kp[:, 2] <= 0] = 0
         path = self.image_dir / ann["image"]
