@@ -359,8 +359,9 @@ def _draw_person(rng, canvas: _Canvas, person: _Person, index: int, opts: SceneO
             continue
         canvas.fill(outline, color, draw_id)
         if part == "torso" and kind == 1:
-            kinds[len(canvas.owners)] = 0  # the skin of the neckline takes no shirt texture
-            _draw_neckline(canvas, person, canvas.new_id(index, "torso"))
+            neckline = canvas.new_id(index, "torso")
+            kinds[neckline] = 0  # skin: it takes no shirt texture
+            _draw_neckline(canvas, person, neckline)
     head, reach = person.project(person.figure.points["head"]), 0.1 * person.height
     extent = np.concatenate([p[3] for p in prims] + [[head - reach, head + reach]])
     h, w = canvas.ids.shape
