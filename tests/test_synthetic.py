@@ -197,6 +197,7 @@ def test_bad_arguments_say_what_was_expected():
         render_scene(0, SIZE, max_people=0)
 
 
+@pytest.mark.slow  # a subprocess that imports torch: seconds on a busy machine
 def test_make_synthetic_script_writes_a_dataset_and_prints_a_summary(tmp_path, root):
     out = subprocess.run([sys.executable, str(root / "data_scripts" / "make_synthetic.py"), "--out",
                           str(tmp_path / "ds"), "--num", "3", "--seed", "1", "--size", "96x128",
