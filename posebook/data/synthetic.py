@@ -478,8 +478,8 @@ def render_scene(seed_or_rng, image_size=(256, 256), max_people: int = 4, **opti
 class SyntheticScenes(torch.utils.data.IterableDataset):
     """A seeded stream of scenes: item i is ``render_scene((seed, i), ...)``, so workers and resumed runs agree.
 
-    Indexable (``scenes[i]``) and iterable (endless unless ``length`` is given; DataLoader workers share the indices
-    out). Use ``DataLoader(scenes, batch_size=..., collate_fn=list)``. Chapter 01.
+    Indexable (``scenes[i]``) and iterable from index ``start`` (to resume), endless unless ``length`` is given;
+    DataLoader workers share the indices out. Use ``DataLoader(scenes, batch_size=..., collate_fn=list)``. Chapter 01.
     """
 
     def __init__(self, seed: int = 0, image_size=(256, 256), max_people: int = 4, length: int | None = None,
