@@ -83,6 +83,7 @@ def test_mpii_reads_hrnets_json_with_its_center_and_scale_conventions(mpii_files
     np.testing.assert_allclose(meta["scale"], [1.25 * s, 1.25 * s], rtol=1e-6)
     np.testing.assert_allclose(meta["keypoints"][:, :2], np.asarray(raw[0]["joints"]) - 1, rtol=1e-6)
     assert ds[0]["target"].shape == (16, 64, 64)
+    assert ds.augment is None and MpiiKeypoints(*mpii_files, train=True).augment == Augment.hrnet_mpii()
 
 
 def test_mpii_head_box_gives_head_size(mpii_files, tmp_path):

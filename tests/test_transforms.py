@@ -114,6 +114,8 @@ def test_half_body_needs_at_least_two_joints():
 def test_augment_presets_follow_the_papers_recipes():
     assert (Augment().scale, Augment().rotation, Augment().rotation_prob, Augment().half_body) == (0.35, 45, 0.6, 0.3)
     assert Augment().half_body_min_joints == 8 and Augment().flip == 0.5
+    mpii = Augment.hrnet_mpii()
+    assert (mpii.scale, mpii.rotation, mpii.half_body) == (0.25, 30, 0.0)
     sb = Augment.simple_baseline()
     assert (sb.scale, sb.rotation, sb.half_body) == (0.3, 40, 0.0)
     hg = Augment.hourglass()

@@ -165,6 +165,7 @@ class MpiiKeypoints(TopDownDataset):
     As HRNet's ``mpii.py``: ``center[1] += 15 * scale``, ``scale *= 1.25``, and MATLAB's 1-based coordinates become
     0-based. If records carry ``head_box`` [x1, y1, x2, y2] (MPII's head rectangle), ``meta['head_size']`` is
     0.6 x its diagonal (the PCKh normaliser, PAPERS.md §8); HRNet's json (and the shared sample) has none.
+    Training augmentation defaults to HRNet's MPII recipe (:meth:`Augment.hrnet_mpii`).
     """
 
     def __init__(self, ann_file: str | Path, image_dir: str | Path, train: bool, input_size=(256, 256),
@@ -182,7 +183,8 @@ class MpiiKeypoints(TopDownDataset):
             for r in records:
                 r.extra.pop("head_size", None)
         super().__init__(records, train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
-                         codec=codec, augment=augment, skeleton=skeleton, seed=seed)
+                         codec=codec, augment=augment if augment is not None else Augment.hrnet_mpii(),
+                         skeleton=skeleton, seed=seed)
 
     def _record(self, index: int, ann: dict, skeleton: Skeleton, aspect: float) -> PersonRecord:
         where = f"{self.ann_file}, record {index}"

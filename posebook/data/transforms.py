@@ -181,6 +181,11 @@ class Augment:
         return cls()
 
     @classmethod
+    def hrnet_mpii(cls) -> "Augment":
+        """HRNet's MPII yaml: scale 0.25, rotation 30, no half-body (PROB_HALF_BODY -1)."""
+        return cls(scale=0.25, rotation=30.0, half_body=0.0)
+
+    @classmethod
     def simple_baseline(cls) -> "Augment":
         """SimpleBaseline's yaml: scale 0.3, rotation 40, no half-body (PAPERS.md §5)."""
         return cls(scale=0.3, rotation=40.0, half_body=0.0)
