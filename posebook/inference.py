@@ -53,6 +53,9 @@ def to_image(points, centers, scales, input_size, rotations=None) -> np.ndarray:
 def predict_crops(model, images: torch.Tensor, centers, scales, codec, flip_pairs=None, rotations=None,
                   shift: bool = True) -> np.ndarray:
     """(B, 3, H, W) normalised crops with their boxes -> keypoints (B, K, 3): x, y in image px and the score."""
+    if tuple(images.shape[-2:]) != tuple(codec.input_size):
+        raise ValueError(f"crops are {tuple(images.shape[-2:])} (H, W) but the codec decodes to input size "
+                         f"{tuple(codec.input_size)}: use the codec the model was trained with")
     heatmaps = predict_heatmaps(model, images, flip_pairs, shift)
     coords, scores = codec.decode(heatmaps.float().cpu())
     xy = to_image(coords, centers, scales, images.shape[-2:], rotations)

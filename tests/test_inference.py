@@ -195,3 +195,8 @@ def test_ground_truth_oracle_scores_ap_1_on_a_synthetic_validation_set():
     oracle = _oracle_for(dataset, _codec())
     stats = inference.evaluate(oracle, dataset, flip_test=False, batch_size=4, progress=False)
     assert stats["AP"] == pytest.approx(1.0) and stats["PCK@0.2"] == pytest.approx(1.0)
+
+
+def test_crops_of_another_size_than_the_codecs_are_refused():
+    with pytest.raises(ValueError, match=r"crops are \(128, 96\).*\(256, 192\)"):
+        inference.predict_crops(Oracle(_codec()), torch.zeros(1, 3, 128, 96), [[0, 0]], [[1, 1]], _codec())
