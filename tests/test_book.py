@@ -144,7 +144,8 @@ def browser():
 @pytest.fixture(scope="session")
 def book(tmp_path_factory) -> Path:
     """The book built once per session in the smoke profile into test-artifacts/book (kept for inspection)."""
-    subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], check=True, capture_output=True)
+    vendor = subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], capture_output=True, text=True)
+    assert vendor.returncode == 0, f"book_tools/vendor.py failed:\n{vendor.stdout}\n{vendor.stderr[-3000:]}"
     out = ARTIFACTS / "book"
     shutil.rmtree(out, ignore_errors=True)
     env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache"))}
