@@ -15,7 +15,6 @@ Every file is read with ``torch.load(weights_only=True)``, so a checkpoint canno
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -118,18 +117,10 @@ def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
-    """Write a state_dict atomically: to a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write a state_dict atomically (a temporary file in the same folder, then ``os.replace``)."""
+    from posebook.train import atomic_save
+
+    return atomic_save(state, path)
 
 
 def convert(source: str | os.PathLike, target: str | os.PathLike, arch: str, **kwargs) -> nn.Module:
