@@ -131,6 +131,9 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -272,7 +275,7 @@ class Trainer:
         end = self.steps if until is None else min(until, self.steps)
         from tqdm.auto import tqdm
 
-        live = _LivePlot() if self.plot else None
+        live = _LivePlot() if self.plot and _in_notebook() else None
         bar = tqdm(total=self.steps, initial=self.step, disable=not self.progress, desc="train", unit="step")
         self.model.train()
         window, start = [], time.perf_counter()
@@ -386,6 +389,14 @@ def plot_history(history: list[dict], ax=None, metrics: Sequence[str] | None = N
         twin.legend(loc="upper right")
     ax.grid(alpha=0.3)
     return ax.figure
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
 
 
 class _LivePlot:

@@ -159,3 +159,8 @@ def test_unknown_optimizer_and_schedule_are_named():
         make_trainer(optimizer="adagrad")
     with pytest.raises(ValueError, match="schedule='linear'"):
         make_trainer(schedule="linear")
+
+
+def test_live_plot_outside_a_notebook_prints_nothing(capsys):
+    make_trainer(steps=2, plot=True).fit()
+    assert capsys.readouterr().out == ""
