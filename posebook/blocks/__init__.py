@@ -1,4 +1,4 @@
-"""Blocks: small ``nn.Module``s named after the papers' parts (Hourglass, ExchangeUnit, GlobalNet, ...).
+"""Blocks: small PyTorch modules named after the papers' parts (Hourglass, ExchangeUnit, GlobalNet, ...).
 
 Public names are exported lazily from their submodules. To add one, add its module and one line to ``_EXPORTS``.
 """
