@@ -23,7 +23,7 @@ def _check_shapes(output: torch.Tensor, target: torch.Tensor, target_weight: tor
 
 
 def joint_losses(output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor | None = None):
-    """Per-sample, per-joint loss (B, K): 0.5 x mean over pixels of (w * (output - target))^2 (HRNet's form)."""
+    """Per-sample, per-joint loss (B, K): 0.5 x mean over pixels of (w * (output - target))^2 (HRNet's form; chapter 03)."""
     _check_shapes(output, target, target_weight)
     diff = (output - target).flatten(2).float()  # (B, K, H*W)
     if target_weight is not None:
@@ -32,14 +32,14 @@ def joint_losses(output: torch.Tensor, target: torch.Tensor, target_weight: torc
 
 
 def ohkm_loss(per_joint: torch.Tensor, topk: int = 8) -> torch.Tensor:
-    """Online hard keypoint mining: average each sample's ``topk`` largest joint losses, then the batch (CPN §3.3)."""
+    """Online hard keypoint mining: average each sample's ``topk`` largest joint losses, then the batch (CPN §3.3; chapter 03)."""
     if not 1 <= topk <= per_joint.shape[1]:
         raise ValueError(f"ohkm_loss: topk={topk} must be between 1 and the number of joints {per_joint.shape[1]}")
     return per_joint.topk(topk, dim=1).values.mean()
 
 
 class JointsMSELoss(nn.Module):
-    """HRNet's heatmap loss: for each joint 0.5 x MSE(output * w, target * w), averaged over joints (PAPERS §1.5)."""
+    """HRNet's heatmap loss: for each joint 0.5 x MSE(output * w, target * w), averaged over joints (HRNet code, PAPERS §1.5; chapter 03)."""
 
     def __init__(self, use_target_weight: bool = True):
         super().__init__()
@@ -53,7 +53,7 @@ class JointsMSELoss(nn.Module):
 
 
 class JointsOHKMMSELoss(nn.Module):
-    """JointsMSELoss with online hard keypoint mining: per sample, only the ``topk`` hardest joints (CPN §3.3)."""
+    """JointsMSELoss with online hard keypoint mining: per sample, only the ``topk`` hardest joints (CPN §3.3; chapter 03)."""
 
     def __init__(self, topk: int = 8, use_target_weight: bool = True):
         super().__init__()

@@ -223,13 +223,13 @@ def pck(pred, gt, visible, norm, thr: float, exclude=()) -> tuple[np.ndarray, fl
 
 
 def head_size(head_boxes) -> np.ndarray:
-    """MPII head size: 0.6 x the diagonal of the head box (N, 4) [x1, y1, x2, y2] (HRNet paper §4.2, SC_BIAS)."""
+    """MPII head size: 0.6 x the diagonal of the head box (N, 4) [x1, y1, x2, y2] (HRNet paper §4.2, SC_BIAS; chapter 02)."""
     boxes = np.asarray(head_boxes, dtype=float).reshape(-1, 4)
     return 0.6 * np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1)
 
 
 def head_size_from_joints(joints) -> np.ndarray:
-    """Head length upper_neck -> head_top of MPII joints (N, 16, 2+): a stand-in when no head box is at hand.
+    """Head length upper_neck -> head_top of MPII joints (N, 16, 2+): a stand-in when no head box is at hand (chapter 02).
 
     The HRNet-style json (and ``../shared/data/mpii_sample``) has no head boxes: its ``evaluate`` reads them from
     ``gt_valid.mat``. This segment is NOT the official normaliser; numbers computed with it are not MPII PCKh.

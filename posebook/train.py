@@ -1,5 +1,7 @@
 """One Trainer for every chapter: device, mixed precision, seeded data, progress bar, history, checkpoints, resume.
 
+Usage::
+
     trainer = Trainer(model, train_set, loss_fn, steps=2000, batch_size=32, optimizer="adam", lr=1e-3,
                       schedule="multistep", milestones=(1500, 1800), warmup_steps=100,
                       validate=lambda m: evaluate(m, val_set), val_every=500)
