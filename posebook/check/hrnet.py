@@ -220,7 +220,7 @@ def check_exchange(fn):
         paths = nn.ModuleList(nn.ModuleList(row) for row in unit)  # plain lists: no forward to call
         xs = _branch_inputs(seed)[:branches]
         with torch.no_grad():
-            got = guard(fn)(paths, [x.clone() for x in xs])
+            got = fn(paths, [x.clone() for x in xs])
             want = unit(xs)
             known = {label: variant(paths, xs) for label, variant in _EXCHANGE_HINTS.items()}
         what = f"exchange unit with {branches} branches"
