@@ -6,6 +6,7 @@ depth, and within a figure its parts by depth, so a far arm passes behind the to
 into an id buffer holding for every pixel the draw id of the last primitive drawn there.
 
 Labels, as a photo annotator would give them:
+
 - v=1 where the pixel at the keypoint was drawn over after the keypoint's own limb, by something other than that
   limb: another person, an occluder, the figure's own torso or other limbs (the torso does not hide a shoulder or
   hip on its near side). v=2 otherwise. v=0, with x=y=0, outside the image.

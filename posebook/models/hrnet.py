@@ -75,7 +75,7 @@ class HRNet(nn.Module):
         normal_init(self.modules())
 
     def branches(self, x: Tensor) -> dict[str, list[Tensor]]:
-        """Every stage's branch outputs, by stage name (``"stage2"``..``"stage4"``), for the chapter's dissection."""
+        """Every stage's branch outputs, by stage name (``"stage2"`` to ``"stage4"``), for the chapter's dissection."""
         _check_input(x)
         x = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
         xs = [self.layer1(x)]  # (B, 256, H/4, W/4)
@@ -103,14 +103,17 @@ def _check_input(x: Tensor) -> None:
 
 @register("hrnet")
 def hrnet(width: int = 32, num_joints: int = 17, **kwargs) -> HRNet:
+    """HRNet of any width (Sun et al., CVPR 2019, §3); ``create("hrnet", width=8)``. Chapter 07."""
     return HRNet(width=width, num_joints=num_joints, **kwargs)
 
 
 @register("hrnet_w32")
 def hrnet_w32(num_joints: int = 17, **kwargs) -> HRNet:
+    """HRNet-W32 (Sun et al., CVPR 2019, Table 1: 28.5M params, 7.1 GFLOPs at 256x192). Chapter 07."""
     return HRNet(width=32, num_joints=num_joints, **kwargs)
 
 
 @register("hrnet_w48")
 def hrnet_w48(num_joints: int = 17, **kwargs) -> HRNet:
+    """HRNet-W48 (Sun et al., CVPR 2019, Table 1: 63.6M params, 14.6 GFLOPs at 256x192). Chapter 07."""
     return HRNet(width=48, num_joints=num_joints, **kwargs)

@@ -47,4 +47,5 @@ class SimpleBaseline(ResNet):
 
 @register("simple_baseline")
 def simple_baseline(depth: int = 50, num_joints: int = 17, deconv_channels: int = 256, **kwargs) -> SimpleBaseline:
+    """SimpleBaseline on ResNet-``depth`` (Xiao et al., ECCV 2018, §2); loads official checkpoints. Chapter 07."""
     return SimpleBaseline(depth=depth, num_joints=num_joints, deconv_channels=deconv_channels, **kwargs)
