@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "make_coco": "synthetic",
     "write_coco": "synthetic",
     "occlusion_stats": "synthetic",
+    "load_mpii_mat": "mpii_mat", "to_hrnet_json": "mpii_mat", "convert_mpii": "mpii_mat",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
