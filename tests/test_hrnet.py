@@ -152,3 +152,24 @@ def test_branches_returns_each_stage_at_halving_resolutions():
         stages = model.branches(torch.zeros(1, 3, 128, 64))
     assert [len(v) for v in stages.values()] == [2, 3, 1]
     assert [t.shape[-2:] for t in stages["stage3"]] == [(32, 16), (16, 8), (8, 4)]
+
+
+def test_narrow_stem_option_shrinks_stem_and_layer1_and_keeps_quarter_resolution_output():
+    model = create("hrnet", width=4, stem_width=16, layer1_blocks=1).eval()
+    assert model.conv1.out_channels == model.conv2.out_channels == 16
+    assert len(model.layer1) == 1 and model.layer1[0].conv3.out_channels == 64
+    assert model.transition1[0][0].in_channels == 64
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 128, 96)).shape == (1, 17, 32, 24)
+    assert count_params(model) < count_params(create("hrnet", width=4))
+
+
+def test_stem_options_default_to_the_official_64_channels_and_4_bottlenecks():
+    model = on_meta("hrnet", width=8)
+    assert model.conv1.out_channels == 64 and len(model.layer1) == 4
+    assert model.config.stem_width == 64 and model.config.layer1_blocks == 4
+
+
+def test_stem_width_below_one_is_refused_naming_it():
+    with pytest.raises(ValueError, match="stem_width=0"):
+        create("hrnet", width=4, stem_width=0)

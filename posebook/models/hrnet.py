@@ -27,6 +27,8 @@ class HRNetConfig:
     stage_modules: tuple[int, int, int] = (1, 4, 3)
     stage_blocks: int = 4
     exchange: bool = True
+    stem_width: int = 64
+    layer1_blocks: int = 4
 
     def channels(self, branches: int) -> list[int]:
         return [self.width * 2 ** b for b in range(branches)]
@@ -38,22 +40,29 @@ class HRNet(nn.Module):
     ``exchange=False`` is the chapter's ablation: the intermediate exchange units keep only their identity paths, so
     the branches run in parallel without exchanging; the final unit still fuses every branch into the
     high-resolution one (otherwise the lower branches could not reach the output at all).
+
+    ``stem_width`` (official 64) and ``layer1_blocks`` (official 4) shrink the stem and stage 1 for chapter 07's CPU
+    profile: at width 8 the 64-channel stem and the 256-channel stage 1 at 1/4 resolution cost more than all the
+    branches together. Stage 1 is then ``layer1_blocks`` Bottlenecks with ``4 * stem_width`` output channels.
     """
 
     def __init__(self, width: int = 32, num_joints: int = 17, stage_modules=(1, 4, 3), stage_blocks: int = 4,
-                 exchange: bool = True):
+                 exchange: bool = True, stem_width: int = 64, layer1_blocks: int = 4):
         super().__init__()
-        if width < 1 or num_joints < 1:
-            raise ValueError(f"HRNet needs width >= 1 and num_joints >= 1, got width={width}, num_joints={num_joints}")
-        cfg = self.config = HRNetConfig(width, num_joints, tuple(stage_modules), stage_blocks, exchange)
+        if min(width, num_joints, stem_width, layer1_blocks) < 1:
+            raise ValueError(f"HRNet needs width, num_joints, stem_width and layer1_blocks >= 1, got width={width}, "
+                             f"num_joints={num_joints}, stem_width={stem_width}, layer1_blocks={layer1_blocks}")
+        cfg = self.config = HRNetConfig(width, num_joints, tuple(stage_modules), stage_blocks, exchange, stem_width,
+                                        layer1_blocks)
         # stem: two stride-2 3x3 convs take the input to 1/4 resolution
-        self.conv1 = nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
-        self.conv2 = nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
+        self.conv1 = nn.Conv2d(3, stem_width, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width, momentum=BN_MOMENTUM)
+        self.conv2 = nn.Conv2d(stem_width, stem_width, 3, stride=2, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(stem_width, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_layer(Bottleneck, 64, 64, 4)  # stage 1: 256 channels at 1/4
-        previous = [64 * Bottleneck.expansion]
+        # stage 1 at 1/4: official 4 Bottlenecks of width 64, 256 output channels
+        self.layer1 = make_layer(Bottleneck, stem_width, stem_width, layer1_blocks)
+        previous = [stem_width * Bottleneck.expansion]
         for s, modules in enumerate(cfg.stage_modules, start=2):
             channels = cfg.channels(s)
             setattr(self, f"transition{s - 1}", Transition(previous, channels))
@@ -78,7 +87,7 @@ class HRNet(nn.Module):
         """Every stage's branch outputs, by stage name (``"stage2"`` to ``"stage4"``), for the chapter's dissection."""
         _check_input(x)
         x = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
-        xs = [self.layer1(x)]  # (B, 256, H/4, W/4)
+        xs = [self.layer1(x)]  # (B, 4 * stem_width, H/4, W/4)
         out = {}
         for s in range(2, 2 + len(self.config.stage_modules)):
             xs = getattr(self, f"stage{s}")(getattr(self, f"transition{s - 1}")(xs))
