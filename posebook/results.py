@@ -16,11 +16,11 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from .profiles import PROFILES, profile
+from ._io import atomic_write
 
 ENV_VAR = "POSEBOOK_RESULTS"
 ROOT = Path(__file__).resolve().parents[1]  # the repository, when posebook runs from a checkout
@@ -93,16 +93,7 @@ def git_commit(root: Path = ROOT) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write text to path through a temporary file in the same folder, so no reader sees it half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def load_records(folder: Path) -> list[dict]:

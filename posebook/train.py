@@ -23,7 +23,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -34,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import posebook
+from posebook._io import atomic_write
 
 FORMAT = "posebook.train/1"
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -127,20 +127,7 @@ def lr_factor(step: int, steps: int, schedule: str, milestones: Sequence[int] = 
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """torch.save to a temporary file in the same folder, then os.replace: the file is whole or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -25,6 +25,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm.auto import tqdm
 
+from posebook._io import atomic_write
+
 COCO_URL = "http://images.cocodataset.org"
 MPII_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
 # Mirrors (or the tests' local server) replace these bases; an argument wins over the environment variable.
@@ -330,20 +332,8 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
         if member not in zf.namelist():
             raise ValueError(f"{archive} has no member {member!r}; it holds {sorted(zf.namelist())[:10]}")
         with zf.open(member) as src:
-            _atomic_write(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+            atomic_write(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
     return dest
-
-
-def _atomic_write(dest: Path, write) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------- COCO subset
@@ -367,7 +357,7 @@ def download_coco_subset(out_dir: str | os.PathLike, split: str = "val2017", num
     urls = {img["id"]: _image_url(img, split, base) for img in subset["images"]}
     _download_images(subset["images"], urls, out_dir / split, workers, options)
     dest = out_dir / "annotations" / f"person_keypoints_{split}_subset.json"
-    _atomic_write(dest, lambda out: out.write(json.dumps(subset).encode()))
+    atomic_write(dest, lambda out: out.write(json.dumps(subset).encode()))
     return dest
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import colorsys
 import json
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch.utils.data
 
 from posebook.keypoints import COCO
+from posebook._io import atomic_write
 
 from .synthetic_body import SIDES, Figure, pose_figure, sample_build, sample_pose
 
@@ -547,12 +547,6 @@ def make_coco(num_images: int, seed: int = 0, image_size=(256, 256), max_people:
     return _coco(images, anns, seed), pixels
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _encode(image: np.ndarray, ext: str, quality: int) -> bytes:
     bgr = np.ascontiguousarray(image[..., ::-1])
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
@@ -579,11 +573,12 @@ def write_coco(out_dir, num_images: int, seed: int = 0, image_size=(256, 256), m
 
         records = tqdm(records, total=num_images, desc="synthetic images")
     for record, image_anns, scene in records:
-        _atomic_write(out / "images" / record["file_name"], _encode(scene.image, image_format, quality))
+        data = _encode(scene.image, image_format, quality)
+        atomic_write(out / "images" / record["file_name"], lambda f: f.write(data))
         images.append(record)
         anns.extend(image_anns)
     coco = _coco(images, anns, seed)
-    _atomic_write(out / "annotations.json", json.dumps(coco, separators=(",", ":")).encode())
+    atomic_write(out / "annotations.json", lambda f: f.write(json.dumps(coco, separators=(",", ":")).encode()))
     return coco
 
 
