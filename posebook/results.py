@@ -127,7 +127,7 @@ def table(records: list[dict]) -> str:
         rows = sorted((r for r in records if r["chapter"] == chapter), key=lambda r: PROFILES.index(r["profile"]))
         names = list(dict.fromkeys(k for r in rows for k in r["figures"]))
         header = ["profile", *names, "machine", "date", "commit"]
-        lines = [f"### {chapter}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = [f"## {chapter}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in rows:
             cells = [r["profile"], *(_cell(r["figures"].get(n, "")) for n in names), r["machine"], r["date"],
                      f"`{r['commit']}`"]

@@ -56,8 +56,8 @@ def test_table_has_one_section_per_chapter_and_rows_in_profile_order():
     records = [make_record("07_hrnet", "gpu", ap=0.71234, gflops=7.1), make_record("07_hrnet", "smoke", ap=0.01),
                make_record("03_stacked_hourglass", "cpu", pck=0.8)]
     text = results.table(records)
-    assert text.index("### 03_stacked_hourglass") < text.index("### 07_hrnet")
-    hrnet = text.split("### 07_hrnet")[1]
+    assert text.index("## 03_stacked_hourglass") < text.index("## 07_hrnet")
+    hrnet = text.split("## 07_hrnet")[1]
     assert "| profile | ap | gflops | machine | date | commit |" in hrnet
     assert hrnet.index("| smoke |") < hrnet.index("| gpu |")
     assert "| gpu | 0.7123 | 7.1 |" in hrnet
@@ -73,7 +73,7 @@ def test_update_page_replaces_only_the_text_between_the_markers(tmp_path):
     page.write_text(PAGE)
     results.update_page(page, [make_record()])
     text = page.read_text()
-    assert text.startswith("# Results\n\nintro\n\n<!-- results:begin -->\n### 03_stacked_hourglass")
+    assert text.startswith("# Results\n\nintro\n\n<!-- results:begin -->\n## 03_stacked_hourglass")
     assert text.endswith("<!-- results:end -->\n\nafter\n") and "old table" not in text
 
 
@@ -129,7 +129,7 @@ def test_measure_runs_the_chapters_in_the_profile_and_regenerates_the_page(tmp_p
     assert entry["figures"]["seen"] == "smoke" and entry["figures"]["ap"] == 0.25
     assert entry["figures"]["notebook_s"] > 0
     table = page.read_text().split(results.BEGIN)[1]
-    assert "### 09_fake" in table and "| smoke | 0.25 | smoke |" in table
+    assert "## 09_fake" in table and "| smoke | 0.25 | smoke |" in table
 
 
 def test_measure_rejects_an_unknown_profile(tmp_path):
