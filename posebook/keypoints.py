@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def flip_permutation(num_keypoints: int, flip_pairs) -> np.ndarray:
+    """The index permutation that swaps every (left, right) pair: ``flipped = original[..., perm, ...]``."""
+    perm = np.arange(num_keypoints)
+    for a, b in flip_pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
 @dataclass(frozen=True)
 class Skeleton:
     """A keypoint layout: names in order, limbs (0-indexed pairs), left/right flip pairs, and OKS sigmas if any."""
@@ -34,10 +42,7 @@ class Skeleton:
 
     def flip_index(self) -> np.ndarray:
         """The permutation that swaps left and right: ``flipped[:, k] = original[:, flip_index()[k]]``."""
-        perm = np.arange(self.num_keypoints)
-        for a, b in self.flip_pairs:
-            perm[a], perm[b] = b, a
-        return perm
+        return flip_permutation(self.num_keypoints, self.flip_pairs)
 
     @property
     def lower_body(self) -> tuple[int, ...]:

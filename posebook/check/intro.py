@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from posebook.data import transforms
-from posebook.keypoints import COCO, MPII
+from posebook.keypoints import COCO, MPII, flip_permutation
 
 from ._core import CheckFailure, expect_close, expect_shape, exercise
 
@@ -23,10 +23,7 @@ def _flip_off_by_one(keypoints, image_width, flip_pairs):
 
 
 def _swapped(keypoints, flip_pairs):
-    perm = np.arange(len(keypoints))
-    for a, b in flip_pairs:
-        perm[a], perm[b] = b, a
-    return np.array(keypoints, dtype=float)[perm]
+    return np.array(keypoints, dtype=float)[flip_permutation(len(keypoints), flip_pairs)]
 
 
 def _flip_swap_only(keypoints, image_width, flip_pairs):

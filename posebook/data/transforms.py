@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from posebook.keypoints import flip_permutation
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 PIXEL_STD = 200.0
@@ -117,10 +119,7 @@ def flip_heatmaps(heatmaps, flip_pairs, shift: bool = False):
     ``shift`` moves the result one column right, as HRNet's SHIFT_HEATMAP does before averaging a flip test.
     """
     hm = heatmaps[..., ::-1].copy() if isinstance(heatmaps, np.ndarray) else heatmaps.flip(-1)
-    perm = list(range(hm.shape[-3]))
-    for a, b in flip_pairs:
-        perm[a], perm[b] = b, a
-    hm = hm[..., perm, :, :]
+    hm = hm[..., flip_permutation(hm.shape[-3], flip_pairs).tolist(), :, :]
     if shift:
         hm[..., 1:] = hm[..., :-1].copy() if isinstance(hm, np.ndarray) else hm[..., :-1].clone()
     return hm
