@@ -10,10 +10,10 @@ import platform
 import sys
 from importlib import metadata
 
-from .profiles import PROFILES, Settings, profile, sized
+from .profiles import PROFILES, Settings, is_trial, profile, sized
 
 __version__ = "0.1.0"
-__all__ = ["PROFILES", "Settings", "profile", "sized", "device", "cache_dir", "sample_data", "env_report", "__version__"]
+__all__ = ["PROFILES", "Settings", "profile", "sized", "is_trial", "device", "cache_dir", "sample_data", "env_report", "__version__"]
 
 
 def cache_dir(*parts: str) -> "os.PathLike":

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .profiles import PROFILES, profile
+from .profiles import PROFILES, is_trial, profile
 from ._io import atomic_write
 
 ENV_VAR = "POSEBOOK_RESULTS"
@@ -32,14 +32,16 @@ def record(chapter: str, **figures) -> Path | None:
     """Save one chapter's measured figures for the active profile into ``$POSEBOOK_RESULTS`` (no-op when unset).
 
     Figures are numbers (AP, PCK, params, GFLOPs, seconds) or short strings. Returns the file written, or None.
+    A trial run (``$POSEBOOK_TRIAL``) records nothing: its few steps measure nothing worth a results row.
     """
-    folder = os.environ.get(ENV_VAR)
-    if not folder:
-        return None
+    # checked even when nothing is written, so that smoke runs catch a chapter recording a bad figure
     if not re.fullmatch(r"[0-9A-Za-z_]+", chapter):
         raise ValueError(f"record: chapter {chapter!r} must be a notebook stem such as '03_stacked_hourglass'")
     for name, value in figures.items():
         _check_figure(name, value)
+    folder = os.environ.get(ENV_VAR)
+    if not folder or is_trial():
+        return None
     active = profile()
     entry = {"chapter": chapter, "profile": active, "machine": machine(),
              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),

@@ -331,10 +331,15 @@ class Trainer:
 # ---- notebooks: load a cached run or train it -------------------------------------------------------------------
 
 def checkpoint_path(chapter: str, config: dict, profile: str | None = None) -> Path:
-    """Where the run of (chapter, profile, config) is cached: ``cache_dir("checkpoints")/chapter-profile-hash.pt``."""
+    """Where the run of (chapter, profile, config) is cached: ``cache_dir("checkpoints")/chapter-profile-hash.pt``.
+
+    Trial runs (``$POSEBOOK_TRIAL``) are kept in ``cache_dir("checkpoints", "trial")``: a few steps saved under a
+    real run's name would later be loaded as if they were that run.
+    """
     profile = profile or posebook.profile()
     digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Path(posebook.cache_dir("checkpoints")) / f"{chapter}-{profile}-{digest}.pt"
+    folder = posebook.cache_dir("checkpoints", "trial") if posebook.is_trial() else posebook.cache_dir("checkpoints")
+    return Path(folder) / f"{chapter}-{profile}-{digest}.pt"
 
 
 def load_or_train(trainer: Trainer, chapter: str, config: dict, profile: str | None = None) -> Trainer:

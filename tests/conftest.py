@@ -11,6 +11,7 @@ SHARED = Path(os.environ.get("POSEBOOK_SHARED", ROOT.parent / "shared"))
 
 # Tests and notebooks run in the smoke profile unless told otherwise.
 os.environ.setdefault("POSEBOOK_PROFILE", "smoke")
+os.environ.pop("POSEBOOK_TRIAL", None)  # a trial run asked for in the shell must not change what the tests run
 
 
 def pytest_addoption(parser):

@@ -42,6 +42,33 @@ def test_sized_requires_the_same_keys_in_every_profile():
         sized(smoke=dict(steps=1), cpu=dict(steps=1), gpu=dict(), full=dict(steps=1))
 
 
+def test_trial_run_replaces_only_the_declared_budgets(monkeypatch):
+    monkeypatch.setenv("POSEBOOK_PROFILE", "gpu")
+    profiles = dict(smoke=dict(steps=2, width=8), cpu=dict(steps=200, width=16), gpu=dict(steps=2000, width=32),
+                    full=dict(steps=10**5, width=32))
+    monkeypatch.delenv("POSEBOOK_TRIAL", raising=False)
+    assert not posebook.is_trial() and not sized(**profiles, trial=dict(steps=2)).trial
+    assert sized(**profiles, trial=dict(steps=2)).steps == 2000
+    for value in ("1", "true", "YES"):
+        monkeypatch.setenv("POSEBOOK_TRIAL", value)
+        cfg = sized(**profiles, trial=dict(steps=2))
+        assert cfg.trial and cfg.profile == "gpu" and cfg.steps == 2 and cfg.width == 32
+        assert "gpu, trial run" in repr(cfg)
+    assert sized(**profiles) == profiles["gpu"], "a chapter that declares no trial budgets runs unchanged"
+    for value in ("0", "false", "no", ""):
+        monkeypatch.setenv("POSEBOOK_TRIAL", value)
+        assert not posebook.is_trial()
+
+
+def test_trial_settings_are_checked(monkeypatch):
+    profiles = dict(smoke=dict(steps=2), cpu=dict(steps=200), gpu=dict(steps=2000), full=dict(steps=10**5))
+    with pytest.raises(ValueError, match="sized\\(trial=...\\) sets \\['stpes'\\]"):
+        sized(**profiles, trial=dict(stpes=2))
+    monkeypatch.setenv("POSEBOOK_TRIAL", "maybe")
+    with pytest.raises(ValueError, match="POSEBOOK_TRIAL='maybe'"):
+        posebook.is_trial()
+
+
 def test_smoke_profile_reaches_a_fresh_interpreter(monkeypatch):
     monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
     out = subprocess.run([sys.executable, "-c", "import posebook; print(posebook.profile())"],

@@ -226,3 +226,39 @@ def test_boxes_are_clipped_to_the_image_as_hrnet_does():
     np.testing.assert_allclose(clip_box([0.5, 43.74, 90.1, 220.09], 640, 392), [0.5, 43.74, 89.1, 219.09])
     np.testing.assert_allclose(clip_box([600, 300, 100, 200], 640, 392), [600, 300, 39, 91])
     assert clip_box([700, 10, 50, 50], 640, 392) is None  # entirely right of the image
+
+
+def test_coco_image_reads_the_whole_photo_from_disk_or_memory(coco_files):
+    ds = CocoKeypoints(*coco_files, train=False)
+    image_id = sorted(ds.coco.imgs)[0]
+    info = ds.coco.imgs[image_id]
+    image = ds.image(image_id)
+    assert image.shape == (info["height"], info["width"], 3) and image.dtype == np.uint8
+    assert np.array_equal(image, load_image(coco_files[1] / info["file_name"]))
+    pixels = {i: ds.image(i) for i in ds.coco.imgs}
+    in_memory = CocoKeypoints(json.loads(coco_files[0].read_text()), pixels, train=False)
+    assert in_memory.image(image_id) is pixels[image_id]
+    with pytest.raises(ValueError, match="image id 123456789 is not in the 'images' list"):
+        ds.image(123456789)
+
+
+def test_downloaded_coco_reads_the_layout_of_download_coco_or_says_none(coco_files, tmp_path):
+    from posebook.data import downloaded_coco
+
+    assert downloaded_coco(tmp_path, "val2017", train=False) is None
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "val2017").symlink_to(coco_files[1], target_is_directory=True)
+    ann_file = tmp_path / "annotations" / "person_keypoints_val2017_subset.json"
+    shutil.copy(coco_files[0], ann_file)
+    every = downloaded_coco(tmp_path, "val2017", train=False)
+    assert len(every) == 12 and len(every.coco.imgs) == 4
+    two = downloaded_coco(tmp_path, "val2017", train=False, num_images=2, input_size=(128, 96), heatmap_size=(32, 24))
+    assert len(two.coco.imgs) == 2 and two.input_size == (128, 96) and set(two.coco.imgs) < set(every.coco.imgs)
+    assert len(downloaded_coco(tmp_path, "val2017", train=False, num_images=99).coco.imgs) == 4  # all there are
+    train = downloaded_coco(tmp_path, "val2017", train=True, seed=3)
+    assert train.seed == 3 and train.train
+    data = json.loads(ann_file.read_text())
+    data["annotations"][0]["bbox"] = [1, 2]
+    ann_file.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{ann_file}, annotation id {data['annotations'][0]['id']}"):
+        downloaded_coco(tmp_path, "val2017", train=False)

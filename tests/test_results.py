@@ -22,6 +22,18 @@ def test_record_is_a_no_op_without_posebook_results(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert results.record("03_stacked_hourglass", ap=0.5) is None
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError, match="figure ap="):  # checked all the same, so smoke runs catch bad figures
+        results.record("03_stacked_hourglass", ap=[0.5])
+
+
+def test_record_writes_nothing_in_a_trial_run_but_still_checks_the_figures(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEBOOK_RESULTS", str(tmp_path))
+    monkeypatch.setenv("POSEBOOK_PROFILE", "gpu")
+    monkeypatch.setenv("POSEBOOK_TRIAL", "1")
+    assert results.record("07_hrnet", ap=0.01) is None
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="figure ap="):
+        results.record("07_hrnet", ap=float("nan"))
 
 
 def test_record_writes_chapter_profile_json_with_machine_date_commit(monkeypatch, tmp_path):

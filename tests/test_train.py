@@ -147,6 +147,17 @@ def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
     assert other != checkpoint_path("test_chapter", config, "smoke")
 
 
+def test_trial_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    config = {"stacks": 2, "steps": 3}
+    real = checkpoint_path("test_chapter", config, "gpu")
+    monkeypatch.setenv("POSEBOOK_TRIAL", "1")
+    trial = checkpoint_path("test_chapter", config, "gpu")
+    assert trial != real and trial.parent == tmp_path / "checkpoints" / "trial" and trial.name == real.name
+    load_or_train(make_trainer(steps=3), "test_chapter", config, profile="gpu")
+    assert trial.exists() and not real.exists()
+
+
 def test_warmup_then_cosine_schedule():
     assert lr_factor(0, 100, "cosine", warmup_steps=10, warmup_factor=0.1) == pytest.approx(0.1)
     assert lr_factor(10, 100, "cosine", warmup_steps=10) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from posebook.keypoints import COCO, MPII, Skeleton
 
-from .topdown import PersonRecord, TopDownDataset
+from .topdown import PersonRecord, TopDownDataset, load_image
 from .transforms import Augment, box_to_center_scale, fix_aspect
 
 
@@ -79,15 +79,17 @@ class CocoKeypoints(TopDownDataset):
     Training keeps HRNet's ground-truth filter (person category, not crowd, box clipped to the image, at least one
     labelled keypoint). ``detections`` is a path or list of ``{image_id, bbox, score, category_id}`` (the format of
     HRNet's detector boxes); those items have ``ann_id`` -1, zero keypoints and an all-zero target.
-    ``ann_file`` may also be a COCO dict and ``image_dir`` a mapping image id -> RGB array (in-memory data).
+    ``ann_file`` may also be a COCO dict and ``image_dir`` a mapping image id -> RGB array (in-memory data);
+    ``source`` then names the dict in error messages (for example the file it was read from).
     Attributes the evaluation relies on: ``coco``, ``skeleton``, ``codec``, ``input_size``, ``heatmap_size``.
     """
 
     def __init__(self, ann_file, image_dir, train: bool, input_size=(256, 192),
                  heatmap_size=(64, 48), sigma: float = 2.0, codec=None, augment: Augment | None = None,
                  detections=None, det_score_threshold: float = 0.0, skeleton: Skeleton = COCO,
-                 seed: int | None = None):
-        self.ann_file = "<in-memory COCO dict>" if isinstance(ann_file, dict) else Path(ann_file)
+                 seed: int | None = None, source: str | None = None):
+        in_memory = source or "<in-memory COCO dict>"
+        self.ann_file = in_memory if isinstance(ann_file, dict) else Path(ann_file)
         self.image_dir = image_dir if isinstance(image_dir, dict) else Path(image_dir)
         self.coco = load_coco(ann_file)
         aspect = input_size[1] / input_size[0]
@@ -113,6 +115,12 @@ class CocoKeypoints(TopDownDataset):
         if not path.is_file():
             raise FileNotFoundError(f"{where}: image {path} does not exist")
         return path, info
+
+    def image(self, image_id: int) -> np.ndarray:
+        """The whole image ``image_id`` as (H, W, 3) uint8 RGB, from disk or from the in-memory mapping."""
+        where = f"{type(self).__name__}.image"
+        image, _ = self._image_path(int(image_id), where)
+        return image if isinstance(image, np.ndarray) else load_image(image, f" ({where}, image id {image_id})")
 
     def _gt_records(self, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
         records = []
@@ -157,6 +165,28 @@ class CocoKeypoints(TopDownDataset):
             records.append(PersonRecord(path, center, scale, zeros, det["image_id"], -1, float(det["score"]),
                                         source=source))
         return records
+
+
+def downloaded_coco(folder: str | Path, split: str, *, train: bool, num_images: int | None = None, seed: int = 0,
+                    **dataset_options) -> CocoKeypoints | None:
+    """The COCO subset ``data_scripts/download_coco.py --out FOLDER --split SPLIT`` wrote, as a :class:`CocoKeypoints`
+    (``FOLDER/annotations/person_keypoints_SPLIT_subset.json`` and ``FOLDER/SPLIT/*.jpg``), or None when the
+    annotation file is absent. ``num_images`` keeps that many of its photos with people (drawn with ``seed``; all
+    when there are fewer). Training sets get ``seed`` too, so their augmentation is reproducible. Chapters 03, 07.
+    """
+    from .download import coco_subset, load_coco as read_checked
+
+    folder = Path(folder)
+    ann_file = folder / "annotations" / f"person_keypoints_{split}_subset.json"
+    if not ann_file.exists():
+        return None
+    data = read_checked(ann_file)
+    if num_images is not None:
+        with_people = {a["image_id"] for a in data["annotations"] if a["num_keypoints"] and not a.get("iscrowd")}
+        data = coco_subset(data, min(int(num_images), len(with_people)), seed=seed, source=str(ann_file))
+    if train:
+        dataset_options.setdefault("seed", seed)
+    return CocoKeypoints(data, folder / split, train=train, source=str(ann_file), **dataset_options)
 
 
 class MpiiKeypoints(TopDownDataset):
