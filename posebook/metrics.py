@@ -298,3 +298,65 @@ def oks_nms(poses, scores, areas, threshold: float = 0.9, sigmas=None, in_vis_th
         overlap = oks_iou(poses[best], poses[rest], areas[best], areas[rest], sigmas, in_vis_thre)
         order = rest[overlap <= threshold]
     return keep
+
+
+# ---- error diagnosis ---------------------------------------------------------------------------------------------
+
+ERROR_KINDS = ("good", "jitter", "inversion", "swap", "miss")
+
+
+def keypoint_similarity(pred, gt_xy, area, sigmas) -> np.ndarray:
+    """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last)."""
+    d2 = ((np.asarray(pred, dtype=float)[..., :2] - np.asarray(gt_xy, dtype=float)[..., :2]) ** 2).sum(-1)
+    return np.exp(-d2 / ((2 * sigmas) ** 2) / (np.asarray(area, dtype=float)[..., None] + np.spacing(1)) / 2)
+
+
+def keypoint_errors(pred, gt, area, flip_index, image_ids=None, sigmas=None) -> dict:
+    """Sort every labelled keypoint's prediction into Ronchi & Perona's error kinds (ICCV 2017, coco-analyze).
+
+    pred (N, K, 2|3) are the predictions for the ground-truth people gt (N, K, 3) of the same index (top-down with
+    ground-truth boxes), area (N,) their areas, ``flip_index`` (K,) the left/right permutation (for example
+    ``COCO.flip_index()``), ``image_ids`` (N,) which image each person is in (needed to find swaps). With ks the
+    keypoint's OKS term against its own ground truth:
+
+    - **good**: ks >= 0.85; **jitter**: 0.5 <= ks < 0.85 (the right joint, placed loosely);
+    - **inversion**: otherwise, ks >= 0.5 against the same person's mirrored joint (left taken for right);
+    - **swap**: otherwise, ks >= 0.5 against the same joint of another person in the image;
+    - **miss**: anything else.
+
+    Returns ``kind`` (N, K) indices into :data:`ERROR_KINDS` (-1 where the joint is unlabelled), ``share`` (the
+    fraction of labelled keypoints of each kind) and ``per_joint`` (K, 5) the same fractions per joint (NaN where a
+    joint is never labelled). Chapters 03 and 07.
+    """
+    pred, gt = _poses(pred, "pred", 2), _poses(gt, "gt", 3)
+    if pred.shape[:2] != gt.shape[:2]:
+        raise ValueError(f"pred {pred.shape[:2]} and gt {gt.shape[:2]} must hold the same people and keypoints")
+    n, k = gt.shape[:2]
+    area = np.asarray(area, dtype=float).reshape(-1)
+    if area.shape != (n,):
+        raise ValueError(f"area: expected one area per person, shape ({n},), got {area.shape}")
+    flip = np.asarray(flip_index, dtype=int).reshape(-1)
+    if sorted(flip.tolist()) != list(range(k)) or not np.array_equal(flip[flip], np.arange(k)):
+        raise ValueError(f"flip_index must be a left/right permutation of range({k}) that undoes itself, got {flip}")
+    images = np.zeros(n, dtype=np.int64) if image_ids is None else np.asarray(image_ids).reshape(-1)
+    if images.shape != (n,):
+        raise ValueError(f"image_ids: expected one image id per person, shape ({n},), got {images.shape}")
+    sig = _sigmas(sigmas, k)
+    labelled = gt[..., 2] > 0
+    own = keypoint_similarity(pred, gt, area, sig)
+    mirrored = keypoint_similarity(pred, gt[:, flip], area, sig)
+    inverted = (mirrored >= 0.5) & labelled[:, flip] & (flip != np.arange(k))
+    swapped = np.zeros((n, k), dtype=bool)
+    if image_ids is not None:
+        for i in range(n):
+            others = np.flatnonzero((images == images[i]) & (np.arange(n) != i))
+            if others.size:
+                ks = keypoint_similarity(pred[i][None], gt[others], area[others], sig)  # (others, K)
+                swapped[i] = ((ks >= 0.5) & labelled[others]).any(0)
+    kind = np.select([own >= 0.85, own >= 0.5, inverted, swapped], [0, 1, 2, 3], default=4)
+    kind = np.where(labelled, kind, -1)
+    counts = np.stack([(kind == c).sum(0) for c in range(len(ERROR_KINDS))], axis=1)  # (K, kinds)
+    per_joint = counts / np.where(labelled.sum(0) > 0, labelled.sum(0), np.nan)[:, None]
+    total = max(int(labelled.sum()), 1)
+    share = {name: float(counts[:, c].sum() / total) for c, name in enumerate(ERROR_KINDS)}
+    return {"kind": kind, "share": share, "per_joint": per_joint}

@@ -311,3 +311,62 @@ def test_oks_nms_equals_the_pairwise_loop_and_removes_duplicates(in_vis_thre):
     assert keep == _hrnet_style_nms(poses, scores, areas, 0.9, in_vis_thre)
     assert len(keep) == 5
     assert metrics.oks_nms(np.zeros((0, 17, 3)), [], []) == []
+
+
+def _two_people():
+    rng = np.random.default_rng(0)
+    gt = np.zeros((2, 17, 3))
+    gt[0, :, :2] = rng.uniform(100, 200, (17, 2))
+    gt[1, :, :2] = gt[0, :, :2] + 400  # far away, in the same image
+    gt[..., 2] = 2
+    return gt, np.array([5000.0, 5000.0])
+
+
+def test_keypoint_errors_sorts_each_prediction_into_ronchi_peronas_kinds():
+    from posebook.keypoints import COCO
+    from posebook.metrics import ERROR_KINDS, keypoint_errors
+
+    gt, area = _two_people()
+    gt[0, 16, 2] = 0  # right ankle unlabelled
+    pred = gt[..., :2].copy()
+    flip = COCO.flip_index()
+    sigma = COCO_SIGMAS[5] * 2
+    ks_target = 0.7  # jitter: move the left shoulder so that its OKS term is 0.7
+    pred[0, 5, 0] += np.sqrt(-2 * area[0] * sigma ** 2 * np.log(ks_target))
+    pred[0, 7] = gt[0, flip[7], :2]  # left elbow placed on the right elbow: inversion
+    pred[0, 9] = gt[1, 9, :2]  # left wrist on the other person's left wrist: swap
+    pred[0, 11] += 300  # left hip nowhere near: miss
+    result = keypoint_errors(pred, gt, area, flip, image_ids=[1, 1])
+    kind = result["kind"]
+    assert [ERROR_KINDS[kind[0, j]] for j in (0, 5, 7, 9, 11)] == ["good", "jitter", "inversion", "swap", "miss"]
+    assert kind[0, 16] == -1 and (kind[1] == 0).all()
+    labelled = 33
+    assert result["share"]["good"] == pytest.approx(29 / labelled)
+    assert all(result["share"][name] == pytest.approx(1 / labelled) for name in ERROR_KINDS[1:])
+    assert result["per_joint"].shape == (17, 5) and result["per_joint"][7, 2] == pytest.approx(0.5)
+    # the same wrist in separate images is a miss, not a swap
+    assert ERROR_KINDS[keypoint_errors(pred, gt, area, flip, image_ids=[1, 2])["kind"][0, 9]] == "miss"
+
+
+def test_keypoint_similarity_averages_to_oks():
+    from posebook.metrics import keypoint_similarity
+
+    gt, area = _two_people()
+    pred = gt[..., :2] + np.random.default_rng(1).normal(0, 6, gt[..., :2].shape)
+    terms = keypoint_similarity(pred, gt, area, np.asarray(COCO_SIGMAS))
+    assert np.allclose(terms.mean(1), np.diag(metrics.oks(pred, gt, area)), atol=1e-12)
+
+
+def test_keypoint_errors_names_bad_arguments():
+    from posebook.keypoints import COCO
+    from posebook.metrics import keypoint_errors
+
+    gt, area = _two_people()
+    with pytest.raises(ValueError, match="must hold the same people"):
+        keypoint_errors(gt[:1], gt, area, COCO.flip_index())
+    with pytest.raises(ValueError, match="area: expected one area per person"):
+        keypoint_errors(gt, gt, area[:1], COCO.flip_index())
+    with pytest.raises(ValueError, match="flip_index must be a left/right permutation"):
+        keypoint_errors(gt, gt, area, np.zeros(17, int))
+    with pytest.raises(ValueError, match="image_ids: expected one image id per person"):
+        keypoint_errors(gt, gt, area, COCO.flip_index(), image_ids=[1])

@@ -195,6 +195,18 @@ def test_bad_arguments_say_what_was_expected():
         render_scene(0, 160)
     with pytest.raises(ValueError, match="max_people"):
         render_scene(0, SIZE, max_people=0)
+    with pytest.raises(ValueError, match=r"facing=\(1, 1, 0\) must be 3 chances"):
+        render_scene(0, SIZE, facing=(1, 1, 0))
+
+
+def test_facing_sets_the_share_of_front_side_and_back_views():
+    yaws = {name: np.array([p["yaw"] for i in range(60) for p in render_scene([5, i], SIZE, **options).people])
+            for name, options in {"default": {}, "front": dict(facing=(1.0, 0.0, 0.0)),
+                                  "back": dict(facing=(0.0, 0.0, 1.0))}.items()}
+    assert (np.abs(yaws["front"]) <= 50).all() and (np.abs(yaws["back"]) >= 130).all()
+    default = yaws["default"]
+    front, back = np.mean(np.abs(default) <= 50), np.mean(np.abs(default) >= 130)
+    assert 0.4 < front < 0.7 and 0.05 < back < 0.3, (front, back)  # chances 0.55 and 0.15
 
 
 @pytest.mark.slow  # a subprocess that imports torch: seconds on a busy machine

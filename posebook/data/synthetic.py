@@ -76,6 +76,9 @@ class SceneOptions:
     tilt_std: float = 12.0        # in-plane tilt of a figure, degrees; 5% of figures take any angle
     overlap: float = 0.35         # chance that a figure is placed beside one already placed
     shade: tuple[float, float] = (0.18, 0.32)  # left parts lighter, right parts darker by this fraction
+    # chances of a front view (yaw within ±50°), a side view (50°..130°) and a back view; (1, 0, 0): every figure
+    # faces the camera, so its left is on the image's right (the cpu profiles' easier setting)
+    facing: tuple[float, float, float] = (0.55, 0.3, 0.15)
 
 
 def _options(options: dict) -> SceneOptions:
@@ -83,7 +86,11 @@ def _options(options: dict) -> SceneOptions:
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"render_scene got unknown options {unknown}; valid options are {sorted(known)}")
-    return SceneOptions(**options)
+    opts = SceneOptions(**options)
+    facing = np.asarray(opts.facing, dtype=float)
+    if facing.shape != (3,) or (facing < 0).any() or abs(facing.sum() - 1) > 1e-6:
+        raise ValueError(f"render_scene: facing={opts.facing!r} must be 3 chances (front, side, back) that sum to 1")
+    return opts
 
 
 def _size(image_size) -> tuple[int, int]:
@@ -214,9 +221,9 @@ class _Person:
         return points[..., :2] @ self.linear.T + self.center
 
 
-def _sample_yaw(rng) -> float:
-    # photos show more fronts than sides, and more sides than backs
-    band = rng.choice(3, p=[0.55, 0.3, 0.15])
+def _sample_yaw(rng, facing) -> float:
+    # photos show more fronts than sides, and more sides than backs (the default chances)
+    band = rng.choice(3, p=list(facing))
     yaw = (rng.uniform(-50, 50), rng.choice([-1, 1]) * rng.uniform(50, 130), rng.uniform(130, 230))[band]
     return float((yaw + 180) % 360 - 180)
 
@@ -242,7 +249,7 @@ def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOption
     tilt = rng.uniform(-180, 180) if rng.uniform() < 0.05 else rng.normal(0, opts.tilt_std)
     c, s = np.cos(np.radians(tilt)), np.sin(np.radians(tilt))
     linear = height * np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0])
-    yaw = _sample_yaw(rng)
+    yaw = _sample_yaw(rng, opts.facing)
     figure = pose_figure(sample_pose(rng), sample_build(rng), yaw)
     colors = _sample_colors(rng, opts.shade)
     textures = (int(rng.choice(3, p=[0.4, 0.35, 0.25])), int(rng.choice([0, 2], p=[0.6, 0.4])))
