@@ -306,7 +306,8 @@ ERROR_KINDS = ("good", "jitter", "inversion", "swap", "miss")
 
 
 def keypoint_similarity(pred, gt_xy, area, sigmas) -> np.ndarray:
-    """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last)."""
+    """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last); COCO
+    keypoint evaluation (PAPERS.md §7), chapter 03."""
     d2 = ((np.asarray(pred, dtype=float)[..., :2] - np.asarray(gt_xy, dtype=float)[..., :2]) ** 2).sum(-1)
     return np.exp(-d2 / ((2 * sigmas) ** 2) / (np.asarray(area, dtype=float)[..., None] + np.spacing(1)) / 2)
 
@@ -326,7 +327,7 @@ def keypoint_errors(pred, gt, area, flip_index, image_ids=None, sigmas=None) -> 
 
     Returns ``kind`` (N, K) indices into :data:`ERROR_KINDS` (-1 where the joint is unlabelled), ``share`` (the
     fraction of labelled keypoints of each kind) and ``per_joint`` (K, 5) the same fractions per joint (NaN where a
-    joint is never labelled). Chapters 03 and 07.
+    joint is never labelled). Chapter 03.
     """
     pred, gt = _poses(pred, "pred", 2), _poses(gt, "gt", 3)
     if pred.shape[:2] != gt.shape[:2]:
