@@ -90,5 +90,9 @@ def env_report() -> str:
         active = profile()
     except ValueError as err:
         active = f"invalid ({err})"
+    try:
+        active += " (trial run)" if is_trial() else ""
+    except ValueError as err:
+        active += f", trial setting invalid ({err})"
     lines.append(f"profile      {active}")
     return "\n".join(lines)

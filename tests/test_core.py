@@ -76,6 +76,14 @@ def test_smoke_profile_reaches_a_fresh_interpreter(monkeypatch):
     assert out.strip() == "smoke"
 
 
+def test_env_report_says_when_a_run_is_a_trial(monkeypatch):
+    monkeypatch.setenv("POSEBOOK_PROFILE", "gpu")
+    monkeypatch.setenv("POSEBOOK_TRIAL", "1")
+    assert "profile      gpu (trial run)" in posebook.env_report()
+    monkeypatch.setenv("POSEBOOK_TRIAL", "perhaps")
+    assert "trial setting invalid" in posebook.env_report()
+
+
 def test_env_report_names_every_dependency():
     report = posebook.env_report()
     for name in ("python", "torch", "CUDA", "GPU", "numpy", "opencv", "pycocotools", "profile"):
