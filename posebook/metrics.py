@@ -47,6 +47,13 @@ def _outside_box(dt: np.ndarray, boxes: np.ndarray):
     return dx, dy
 
 
+def keypoint_similarity(pred, gt_xy, area, sigmas) -> np.ndarray:
+    """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last); COCO
+    keypoint evaluation (PAPERS.md §7), chapter 03."""
+    d2 = ((np.asarray(pred, dtype=float)[..., :2] - np.asarray(gt_xy, dtype=float)[..., :2]) ** 2).sum(-1)
+    return np.exp(-d2 / ((2 * sigmas) ** 2) / (np.asarray(area, dtype=float)[..., None] + np.spacing(1)) / 2)
+
+
 def oks(dt, gt, area, sigmas=None, gt_boxes=None) -> np.ndarray:
     """Object keypoint similarity of every detection with every ground truth, as pycocotools computes it.
 
@@ -270,13 +277,11 @@ def oks_iou(pose, others, area, other_areas, sigmas=None, in_vis_thre=None) -> n
     ``list(vg > t) and list(vd > t)`` evaluates to the second list. PAPERS.md §7; chapter 02.
     """
     pose, others = np.asarray(pose, dtype=float), _poses(others, "others", 3)
-    variances = (_sigmas(sigmas, pose.shape[0]) * 2) ** 2
-    d2 = ((others[..., :2] - pose[None, :, :2]) ** 2).sum(-1)  # (N, K)
     scale = (area + np.asarray(other_areas, dtype=float)) / 2
-    e = d2 / variances / (scale[:, None] + np.spacing(1)) / 2
-    used = np.ones_like(e, bool) if in_vis_thre is None else others[..., 2] > in_vis_thre
+    similarity = keypoint_similarity(others, pose[None], scale, _sigmas(sigmas, pose.shape[0]))  # (N, K)
+    used = np.ones_like(similarity, bool) if in_vis_thre is None else others[..., 2] > in_vis_thre
     counts = used.sum(-1)
-    return np.where(counts > 0, np.where(used, np.exp(-e), 0.0).sum(-1) / np.maximum(counts, 1), 0.0)
+    return np.where(counts > 0, np.where(used, similarity, 0.0).sum(-1) / np.maximum(counts, 1), 0.0)
 
 
 def oks_nms(poses, scores, areas, threshold: float = 0.9, sigmas=None, in_vis_thre=None) -> list[int]:
@@ -303,13 +308,6 @@ def oks_nms(poses, scores, areas, threshold: float = 0.9, sigmas=None, in_vis_th
 # ---- error diagnosis ---------------------------------------------------------------------------------------------
 
 ERROR_KINDS = ("good", "jitter", "inversion", "swap", "miss")
-
-
-def keypoint_similarity(pred, gt_xy, area, sigmas) -> np.ndarray:
-    """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last); COCO
-    keypoint evaluation (PAPERS.md §7), chapter 03."""
-    d2 = ((np.asarray(pred, dtype=float)[..., :2] - np.asarray(gt_xy, dtype=float)[..., :2]) ** 2).sum(-1)
-    return np.exp(-d2 / ((2 * sigmas) ** 2) / (np.asarray(area, dtype=float)[..., None] + np.spacing(1)) / 2)
 
 
 def keypoint_errors(pred, gt, area, flip_index, image_ids=None, sigmas=None) -> dict:

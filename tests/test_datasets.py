@@ -262,3 +262,17 @@ def test_downloaded_coco_reads_the_layout_of_download_coco_or_says_none(coco_fil
     ann_file.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=f"{ann_file}, annotation id {data['annotations'][0]['id']}"):
         downloaded_coco(tmp_path, "val2017", train=False)
+
+
+def test_downloaded_coco_splits_needs_both_splits(coco_files, tmp_path):
+    from posebook.data import downloaded_coco_splits
+
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "train2017").symlink_to(coco_files[1], target_is_directory=True)
+    shutil.copy(coco_files[0], tmp_path / "annotations" / "person_keypoints_train2017_subset.json")
+    assert downloaded_coco_splits(tmp_path, val_images=2) is None  # no val2017 yet
+    (tmp_path / "val2017").symlink_to(coco_files[1], target_is_directory=True)
+    shutil.copy(coco_files[0], tmp_path / "annotations" / "person_keypoints_val2017_subset.json")
+    train, val = downloaded_coco_splits(tmp_path, val_images=2, input_size=(128, 96), heatmap_size=(32, 24))
+    assert train.train and train.seed == 0 and len(train) == 12
+    assert not val.train and len(val.coco.imgs) == 2 and val.input_size == (128, 96)

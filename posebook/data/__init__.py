@@ -6,7 +6,7 @@ from posebook._lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
-    "CocoKeypoints": "coco", "MpiiKeypoints": "coco", "downloaded_coco": "coco", "TopDownDataset": "topdown", "SyntheticTopDown": "topdown",
+    "CocoKeypoints": "coco", "MpiiKeypoints": "coco", "downloaded_coco": "coco", "downloaded_coco_splits": "coco", "TopDownDataset": "topdown", "SyntheticTopDown": "topdown",
     "PersonRecord": "topdown", "make_sample": "topdown", "Augment": "transforms",
     "render_scene": "synthetic",
     "Scene": "synthetic",

@@ -174,7 +174,7 @@ def downloaded_coco(folder: str | Path, split: str, *, train: bool, num_images: 
     annotation file is absent. ``num_images`` keeps that many of its photos with people (drawn with ``seed``; all
     when there are fewer). Training sets get ``seed`` too, so their augmentation is reproducible. Chapters 03, 07.
     """
-    from .download import coco_subset, load_coco as read_checked
+    from .download import coco_subset, images_with_people, load_coco as read_checked
 
     folder = Path(folder)
     ann_file = folder / "annotations" / f"person_keypoints_{split}_subset.json"
@@ -182,11 +182,20 @@ def downloaded_coco(folder: str | Path, split: str, *, train: bool, num_images: 
         return None
     data = read_checked(ann_file)
     if num_images is not None:
-        with_people = {a["image_id"] for a in data["annotations"] if a["num_keypoints"] and not a.get("iscrowd")}
-        data = coco_subset(data, min(int(num_images), len(with_people)), seed=seed, source=str(ann_file))
+        available = len(images_with_people(data))
+        data = coco_subset(data, min(int(num_images), available), seed=seed, source=str(ann_file))
     if train:
         dataset_options.setdefault("seed", seed)
     return CocoKeypoints(data, folder / split, train=train, source=str(ann_file), **dataset_options)
+
+
+def downloaded_coco_splits(folder: str | Path, val_images: int, seed: int = 0,
+                           **dataset_options) -> tuple[CocoKeypoints, CocoKeypoints] | None:
+    """(train2017, val2017) from :func:`downloaded_coco`: the training set and ``val_images`` validation photos,
+    or None unless both subsets are in ``folder``. The ``full`` profiles of chapters 03 and 07 train on these."""
+    train = downloaded_coco(folder, "train2017", train=True, seed=seed, **dataset_options)
+    val = downloaded_coco(folder, "val2017", train=False, num_images=val_images, seed=seed, **dataset_options)
+    return None if train is None or val is None else (train, val)
 
 
 class MpiiKeypoints(TopDownDataset):

@@ -413,11 +413,16 @@ def _check_annotation(ann: dict, image_ids: set, path: Path) -> None:
                          f"expected 3 per keypoint (x, y, v)")
 
 
+def images_with_people(data: dict, min_keypoints: int = 1) -> list:
+    """Sorted ids of the images holding a non-crowd person with at least ``min_keypoints`` labelled keypoints."""
+    return sorted({a["image_id"] for a in data["annotations"]
+                   if not a.get("iscrowd", 0) and a["num_keypoints"] >= min_keypoints})
+
+
 def coco_subset(data: dict, num_images: int, seed: int = 0, min_keypoints: int = 1, *, source="") -> dict:
     """COCO dataset restricted to ``num_images`` images drawn with ``seed`` among those having at least one
     non-crowd person with ``min_keypoints`` labelled keypoints; every annotation of a chosen image is kept."""
-    eligible = sorted({a["image_id"] for a in data["annotations"]
-                       if not a.get("iscrowd", 0) and a["num_keypoints"] >= min_keypoints})
+    eligible = images_with_people(data, min_keypoints)
     if not 0 < num_images <= len(eligible):
         raise ValueError(f"{source or 'annotations'}: asked for num_images={num_images}, but only {len(eligible)} "
                          f"images have a person with >= {min_keypoints} keypoints")

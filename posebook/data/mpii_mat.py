@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from posebook.keypoints import MPII
-from posebook.results import write_atomic
+from posebook._io import atomic_write
 
 NUM_JOINTS = MPII.num_keypoints
 MAT_NAME = "mpii_human_pose_v1_u12_1.mat"  # inside the official mpii_human_pose_v1_u12_2.zip
@@ -248,7 +248,8 @@ def write_splits(records, out_dir: str | Path, valid_images=None, seed: int = 0)
     paths = {}
     for name, part in split_by(records, valid_images, seed=seed).items():
         paths[name] = out_dir / f"{name}.json"
-        write_atomic(paths[name], json.dumps(to_hrnet_json(part)))
+        text = json.dumps(to_hrnet_json(part))
+        atomic_write(paths[name], lambda f: f.write(text.encode()))
     return paths
 
 
