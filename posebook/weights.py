@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posebook._io import atomic_write
+
 # prefixes removed from checkpoint keys, in order: DataParallel, then MMPose's model parts
 _PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
 # where a state_dict sits inside a training checkpoint (official checkpoint.pth, MMPose, generic trainers)
@@ -118,9 +120,7 @@ def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
     """Write a state_dict atomically (a temporary file in the same folder, then ``os.replace``)."""
-    from posebook.train import atomic_save
-
-    return atomic_save(state, path)
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def convert(source: str | os.PathLike, target: str | os.PathLike, arch: str, **kwargs) -> nn.Module:
