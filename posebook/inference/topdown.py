@@ -12,10 +12,10 @@ import contextlib
 import numpy as np
 import torch
 
-from . import metrics
-from .data.transforms import (affine_points, box_to_center_scale, crop, flip_heatmaps, get_affine_transform,
-                              to_tensor)
-from .keypoints import COCO, Skeleton
+from posebook import metrics
+from posebook.data.transforms import (affine_points, box_to_center_scale, crop, flip_heatmaps,
+                                      get_affine_transform, to_tensor)
+from posebook.keypoints import COCO, Skeleton
 
 PCK_THRESHOLD = 0.2  # PCK for COCO-style data: within 0.2 x the longer side of the person's ground-truth box
 
