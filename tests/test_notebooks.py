@@ -1,5 +1,11 @@
-"""Every chapter executes top to bottom in the smoke profile (each well under a minute)."""
+"""Every chapter executes top to bottom in the smoke profile (each well under a minute), computes finite figures,
+and runs as a trial of each distinct gpu/full profile."""
+import contextlib
+import io
+import json
+import math
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -10,15 +16,55 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+NOT_A_NUMBER = re.compile(r"(?<![\w.])(nan|inf)(?![\w(])", re.IGNORECASE)
+
+
+def printed(nb) -> str:
+    """Everything the executed notebook's code cells printed (streams and plain-text results)."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts.append(out.get("text", ""))
+            parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def check_computed(path: Path, nb, results: Path) -> None:
+    """What a chapter computed is a number: it prints no NaN or inf, and the figures it records (AP, PCK in [0, 1])
+    are written. A chapter that printed ``AP nan`` used to pass its smoke run."""
+    text = printed(nb)
+    bad = [line for line in text.splitlines() if NOT_A_NUMBER.search(line)]
+    assert not bad, f"{path.name} printed a value that is not a number: {bad[:3]}"
+    if "posebook.results.record(" not in "\n".join(c.source for c in nb.cells if c.cell_type == "code"):
+        return
+    files = sorted(results.glob(f"{path.stem}_smoke.json"))
+    assert files, f"{path.name} calls posebook.results.record but wrote no record in {results}"
+    figures = json.loads(files[0].read_text())["figures"]
+    for name, value in figures.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert math.isfinite(value), f"{path.name}: figure {name}={value}"
+            if name.startswith(("AP", "PCK")):
+                assert 0.0 <= value <= 1.0, f"{path.name}: figure {name}={value} is not a fraction"
+
+
+@pytest.mark.parametrize("line,bad", [("AP nan", True), ("loss inf", True), ("PCK@0.2 NaN", True),
+                                      ("AP 0.171", False), ("torch.nan_to_num", False), ("inference", False),
+                                      ("informative", False), ("np.isnan(x)", False)])
+def test_not_a_number_pattern(line, bad):
+    assert bool(NOT_A_NUMBER.search(line)) is bad
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_profile(path, monkeypatch, tmp_path):
     monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))  # checkpoints of this run only
+    monkeypatch.setenv("POSEBOOK_RESULTS", str(tmp_path / "results"))  # the chapter's record, checked below
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    check_computed(path, nb, tmp_path / "results")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -51,7 +97,40 @@ def _coco_folder(tmp_path: Path) -> Path | None:
     return folder
 
 
-TRIALS = [(path, name) for path in NOTEBOOKS for name in ("gpu", "full")]
+def trial_settings(path: Path, profile_name: str) -> dict | None:
+    """The settings a trial run of ``profile_name`` would use: the chapter's ``posebook.sized(...)`` cell executed on
+    its own with that profile (None when the cell needs earlier cells)."""
+    cell = next((c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "code" and "posebook.sized(" in c.source), None)
+    if cell is None:
+        return None
+    saved = {k: os.environ.get(k) for k in ("POSEBOOK_PROFILE", "POSEBOOK_TRIAL", "MPLBACKEND")}
+    os.environ.update(POSEBOOK_PROFILE=profile_name, POSEBOOK_TRIAL="1", MPLBACKEND="Agg")
+    namespace: dict = {}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(cell, f"{path.name}:sized", "exec"), namespace)
+    except Exception:
+        return None
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return dict(namespace["cfg"]) if "cfg" in namespace else None
+
+
+def distinct_trials() -> list[tuple[Path, str]]:
+    """(chapter, profile) for the gpu and full trials, leaving out a full trial whose settings equal the gpu trial's:
+    it would run the same cells on the same sizes a second time (CI time)."""
+    out = []
+    for path in NOTEBOOKS:
+        out.append((path, "gpu"))
+        gpu, full = trial_settings(path, "gpu"), trial_settings(path, "full")
+        if gpu is None or gpu != full:
+            out.append((path, "full"))
+    return out
+
+
+TRIALS = distinct_trials()
 
 
 @pytest.mark.notebook
