@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from posebook.data import download as dl
+from posebook.data.cocofile import read_coco
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as err:
         print(f"download_coco: error: {err}", file=sys.stderr)
         return 1
-    data = dl.load_coco(subset)
+    data = read_coco(subset)
     print(f"{len(data['images'])} images, {len(data['annotations'])} person annotations -> {subset}")
     archive = Path(args.out) / "downloads" / "annotations_trainval2017.zip"
     if archive.exists():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -98,32 +97,23 @@ def _silent(fn, *args):
 
 
 def _gt_dataset(gt) -> dict:
-    """A private copy of the ground truth as a COCO dict (COCOeval writes 'ignore' into every annotation)."""
-    if isinstance(gt, (str, Path)):
-        path = Path(gt)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a readable COCO json ({err})") from None
-        source = str(path)
-    elif isinstance(gt, dict):
-        data, source = gt, "gt dict"
+    """A private copy of the ground truth as a COCO dict (COCOeval writes 'ignore' into every annotation), read and
+    checked by :func:`posebook.data.cocofile.read_coco` with the fields COCOeval needs."""
+    from posebook.data.cocofile import read_coco
+
+    if isinstance(gt, (str, Path, dict)):
+        data = read_coco(gt, source=None if not isinstance(gt, dict) else "gt dict", require=_GT_FIELDS)
     elif hasattr(gt, "dataset"):  # a pycocotools COCO object
-        data, source = gt.dataset, "gt COCO object"
+        data = read_coco(gt.dataset, source="gt COCO object", require=_GT_FIELDS)
     else:
         raise TypeError(f"gt: expected a COCO dict, a json path or a pycocotools COCO, got {type(gt).__name__}")
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"{source}: a COCO keypoint dataset needs {key!r}")
-    needed = ("id", "image_id", "category_id", "keypoints", "num_keypoints", "area", "iscrowd", "bbox")
-    for ann in data["annotations"]:
-        missing = [k for k in needed if k not in ann]
-        if missing:
-            raise ValueError(f"{source}: annotation {ann.get('id', '?')} lacks {missing}")
     out = {k: v for k, v in data.items() if k != "annotations"}
     out["annotations"] = [dict(a) for a in data["annotations"]]
     out["categories"] = copy.deepcopy(data["categories"])
     return out
+
+
+_GT_FIELDS = ("category_id", "keypoints", "num_keypoints", "area", "iscrowd", "bbox")
 
 
 def _num_keypoints(data: dict) -> int:

@@ -71,6 +71,110 @@ def test_train_items_are_a_pure_function_of_seed_epoch_and_index(coco_files):
     assert torch.equal(a[5]["image"], b[5]["image"])
     b.set_epoch(1)
     assert not torch.equal(a[5]["image"], b[5]["image"])
+    assert torch.equal(b[-1]["image"], b[11]["image"]) and torch.equal(b[-12]["target"], b[0]["target"])
+
+
+# ---- the fast pipeline makes the same items as the plain one --------------------------------------------------
+
+def plain_item(ds, index):
+    """Item ``index`` made the slow, plain way of posebook at 5e45df6: imread + cvtColor every time, a numpy flip
+    copy, crop(), the normalisation formula in float32, the codec's encode."""
+    import cv2
+
+    from posebook.data.topdown import augment_box
+    from posebook.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, affine_points, flip_keypoints,
+                                          get_affine_transform)
+
+    record = ds.records[index]
+    image = cv2.cvtColor(cv2.imread(str(record.image), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION),
+                         cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng([ds.seed, ds.epoch, index])
+    kp = np.asarray(record.keypoints, dtype=np.float64)
+    center, scale, rotation = augment_box(kp, record.center, record.scale, ds.augment, ds.skeleton, rng, 192 / 256)
+    if rng.random() < ds.augment.flip:
+        image = image[:, ::-1]
+        kp = flip_keypoints(kp, image.shape[1], ds.skeleton.flip_pairs)
+        center = np.array([image.shape[1] - 1 - center[0], center[1]])
+    patch = crop(np.ascontiguousarray(image), center, scale, rotation, (256, 192))
+    joints = affine_points(kp[:, :2], get_affine_transform(center, scale, rotation, (256, 192)))
+    target, weight = ds.codec.encode(joints, kp[:, 2])
+    normalised = (patch.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))), torch.from_numpy(target), \
+        torch.from_numpy(weight), (center, scale, rotation)
+
+
+@pytest.mark.parametrize("cache_mb", [256, 0])
+def test_fast_items_are_bit_identical_to_the_plain_pipeline(coco_files, cache_mb):
+    ds = CocoKeypoints(*coco_files, train=True, seed=11, image_cache_mb=cache_mb)
+    flips = 0
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            image, target, weight, (center, scale, rotation) = plain_item(ds, i)
+            assert torch.equal(item["image"], image) and torch.equal(item["target"], target)
+            assert torch.equal(item["target_weight"], weight) and item["meta"]["rotation"] == rotation
+            assert np.array_equal(item["meta"]["center"], center) and np.array_equal(item["meta"]["scale"], scale)
+            flips += item["meta"]["flipped"]
+    assert 0 < flips < 2 * len(ds)  # both paths exercised
+    assert (len(ds.image_cache), ds.image_cache.hits) == ((4, 20) if cache_mb else (0, 0))
+
+
+# ---- one home for COCO JSON, and a package that imports one way ------------------------------------------------
+
+def test_posebook_data_modules_import_one_way():
+    """Every import between posebook.data's modules (at the top or inside a function) points one way: no cycle."""
+    import ast
+    from pathlib import Path
+
+    import posebook.data
+
+    folder = Path(posebook.data.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")}
+    graph = {}
+    for name in modules:
+        deps = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level == 1:
+                    targets = [base] if base else [a.name for a in node.names]
+                elif base.startswith("posebook.data."):
+                    targets = [base.split(".")[2]]
+                elif base == "posebook.data":
+                    targets = [a.name for a in node.names]
+                else:
+                    targets = []
+                deps |= {t for t in targets if t in modules}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[2] for a in node.names if a.name.startswith("posebook.data.")}
+        graph[name] = deps - {name, "__init__"}
+    seen, done = set(), set()
+
+    def visit(node, path):
+        if node in done:
+            return
+        assert node not in seen, f"import cycle in posebook.data: {' -> '.join(path + [node])}"
+        seen.add(node)
+        for dep in sorted(graph[node]):
+            visit(dep, path + [node])
+        done.add(node)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert "cocofile" in graph["coco"] and "coco" not in graph["topdown"]
+
+
+def test_coco_json_has_one_reader():
+    import posebook.metrics
+    from posebook.data import cocofile, coco, download
+
+    assert not any(hasattr(m, "load_coco") for m in (coco, download, cocofile))
+    assert download.coco_subset is cocofile.coco_subset and coco.read_coco is cocofile.read_coco
+    with pytest.raises(ValueError, match=r"gt dict: annotation id 7 has no \['area'\]"):
+        posebook.metrics.coco_eval({"images": [{"id": 1}], "categories": [],
+                                    "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "keypoints": [],
+                                                     "num_keypoints": 0, "iscrowd": 0, "bbox": [0, 0, 1, 1]}]}, [])
 
 
 def test_mpii_reads_hrnets_json_with_its_center_and_scale_conventions(mpii_files):
@@ -185,14 +289,48 @@ def first_annotation(data):
 @pytest.mark.parametrize("edit,message", [
     (lambda d: first_annotation(d).pop("bbox"), r"annotation id 442619: missing field\(s\) \['bbox'\]"),
     (lambda d: first_annotation(d).update(keypoints=[1, 2, 2] * 16), "annotation id 442619: expected 17 keypoints"),
-    (lambda d: first_annotation(d).update(bbox=[10, 10, 0, 50]), "annotation id 442619: bbox .* zero area"),
-    (lambda d: first_annotation(d).update(image_id=999), "annotation id 442619: image id 999 is not"),
+    (lambda d: first_annotation(d).update(keypoints=[1, 2, 2] * 16 + [1, 2]), "annotation id 442619: keypoints has 50"),
+    (lambda d: first_annotation(d).update(bbox=[10, "a", 5, 50]), r"annotation id 442619: bbox must be \[x, y, w, h\]"),
+    (lambda d: first_annotation(d).update(bbox=[10, 10, 50]), r"annotation id 442619: bbox must be \[x, y, w, h\]"),
+    (lambda d: first_annotation(d).update(area="big"), "annotation id 442619: area must be a number"),
+    (lambda d: first_annotation(d).update(image_id=999), "annotation id 442619 refers to image_id 999, which is not"),
+    (lambda d: d.pop("categories"), r"missing top-level keys \['categories'\]"),
 ])
 def test_malformed_coco_annotations_raise_errors_naming_file_and_annotation(broken_coco, edit, message):
     build, _ = broken_coco
     with pytest.raises(ValueError, match=message) as info:
         build(edit)()
     assert "broken.json" in str(info.value)
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda a: a.update(bbox=[10, 10, 0, 50]), "empty_box"),  # zero width
+    (lambda a: a.update(bbox=[700, 10, 50, 50]), "empty_box"),  # right of the 640 px wide image
+    (lambda a: a.update(bbox=[10, 10, -5, 50]), "empty_box"),
+    (lambda a: a.update(area=0), "zero_area"),
+    (lambda a: a.update(iscrowd=1), "crowd"),
+    (lambda a: a.update(category_id=2), "not_person"),
+    (lambda a: a.update(keypoints=[0] * 51), "no_keypoints"),
+])
+def test_degenerate_annotations_are_skipped_as_hrnet_does_and_counted(coco_files, edit, reason):
+    data = json.loads(coco_files[0].read_text())
+    edit(first_annotation(data))
+    ds = CocoKeypoints(data, coco_files[1], train=True, seed=0)
+    expected = {"not_person": 0, "crowd": 0, "empty_box": 0, "zero_area": 0, "no_keypoints": 2}
+    expected[reason] += 1
+    assert ds.skipped == expected and len(ds) == 11
+    assert 442619 not in {r.ann_id for r in ds.records}
+
+
+def test_the_sample_skips_its_two_people_without_keypoints_and_detections_count_what_they_drop(coco_files):
+    ds = CocoKeypoints(*coco_files, train=False)
+    assert ds.skipped == {"not_person": 0, "crowd": 0, "empty_box": 0, "zero_area": 0, "no_keypoints": 2}
+    dets = [{"image_id": 785, "bbox": [1, 1, 50, 80], "score": 0.9},
+            {"image_id": 785, "bbox": [1, 1, 0, 80], "score": 1},  # empty
+            {"image_id": 785, "bbox": [1, 1, 5, 5], "score": 0.1},  # below the threshold
+            {"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1, "category_id": 3}]  # not a person
+    det = CocoKeypoints(*coco_files, train=False, detections=dets, det_score_threshold=0.5)
+    assert len(det) == 1 and det.skipped == {"not_person": 1, "low_score": 1, "empty_box": 1}
 
 
 def test_missing_and_corrupt_images_are_named_with_the_annotation(broken_coco):
@@ -221,7 +359,7 @@ def test_malformed_detections_name_the_detection(coco_files):
 
 
 def test_boxes_are_clipped_to_the_image_as_hrnet_does():
-    from posebook.data.coco import clip_box
+    from posebook.data.transforms import clip_box
 
     np.testing.assert_allclose(clip_box([0.5, 43.74, 90.1, 220.09], 640, 392), [0.5, 43.74, 89.1, 219.09])
     np.testing.assert_allclose(clip_box([600, 300, 100, 200], 640, 392), [600, 300, 39, 91])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from posebook.data import cocofile
 from posebook.data import download as dl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,23 +361,23 @@ def coco_json(coco_sample) -> dict:
 
 
 def test_coco_subset_is_seeded_and_keeps_every_annotation_of_the_chosen_images(coco_json):
-    subset = dl.coco_subset(coco_json, num_images=2, seed=3)
-    assert subset == dl.coco_subset(coco_json, num_images=2, seed=3)
+    subset = cocofile.coco_subset(coco_json, num_images=2, seed=3)
+    assert subset == cocofile.coco_subset(coco_json, num_images=2, seed=3)
     ids = {img["id"] for img in subset["images"]}
     assert len(ids) == 2 and [img["id"] for img in subset["images"]] == sorted(ids)
     assert subset["annotations"] == [a for a in coco_json["annotations"] if a["image_id"] in ids]
     assert subset["categories"] == coco_json["categories"]
-    picks = {tuple(img["id"] for img in dl.coco_subset(coco_json, 2, seed)["images"]) for seed in range(20)}
+    picks = {tuple(img["id"] for img in cocofile.coco_subset(coco_json, 2, seed)["images"]) for seed in range(20)}
     assert len(picks) > 1
 
 
 def test_coco_subset_keeps_only_images_with_enough_keypoints(coco_json):
     most = max(a["num_keypoints"] for a in coco_json["annotations"])
     rich = {a["image_id"] for a in coco_json["annotations"] if a["num_keypoints"] >= most and not a["iscrowd"]}
-    subset = dl.coco_subset(coco_json, num_images=len(rich), min_keypoints=most)
+    subset = cocofile.coco_subset(coco_json, num_images=len(rich), min_keypoints=most)
     assert {img["id"] for img in subset["images"]} == rich
     with pytest.raises(ValueError, match=f"num_images={len(rich) + 1}, but only {len(rich)} images"):
-        dl.coco_subset(coco_json, num_images=len(rich) + 1, min_keypoints=most)
+        cocofile.coco_subset(coco_json, num_images=len(rich) + 1, min_keypoints=most)
 
 
 def test_coco_subset_never_chooses_an_image_whose_only_people_are_crowd_regions(coco_json):
@@ -384,7 +385,7 @@ def test_coco_subset_never_chooses_an_image_whose_only_people_are_crowd_regions(
     for ann in coco_json["annotations"]:
         ann["iscrowd"] = int(ann["image_id"] == crowded)
     eligible = {a["image_id"] for a in coco_json["annotations"] if not a["iscrowd"]}
-    subset = dl.coco_subset(coco_json, num_images=len(eligible), min_keypoints=0)
+    subset = cocofile.coco_subset(coco_json, num_images=len(eligible), min_keypoints=0)
     assert {img["id"] for img in subset["images"]} == eligible and crowded not in eligible
 
 
@@ -396,12 +397,29 @@ def test_coco_subset_never_chooses_an_image_whose_only_people_are_crowd_regions(
     (lambda d: d["images"][0].update(file_name="../../evil.jpg"),
      "image id 785: file_name '../../evil.jpg' must be a plain"),
 ], ids=["no_annotations", "no_keypoints", "unknown_image", "keypoints_not_triples", "file_name_escapes"])
-def test_load_coco_names_the_file_and_the_record_that_is_wrong(coco_json, tmp_path, breakage, message):
+def test_read_coco_names_the_file_and_the_record_that_is_wrong(coco_json, tmp_path, breakage, message):
     breakage(coco_json)
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(coco_json))
     with pytest.raises(ValueError, match=f"broken.json: {message}"):
-        dl.load_coco(path)
+        cocofile.read_coco(path, require=("keypoints", "num_keypoints"), plain_file_names=True)
+
+
+def test_download_coco_subset_checks_the_annotations_before_fetching_anything(coco_json, tmp_path):
+    coco_json["images"][0]["file_name"] = "../../evil.jpg"
+    path = tmp_path / "person_keypoints_val2017.json"
+    path.write_text(json.dumps(coco_json))
+    with pytest.raises(ValueError, match="file_name '../../evil.jpg' must be a plain file name"):
+        dl.download_coco_subset(tmp_path / "out", annotations=path, num_images=1, base_url="http://192.0.2.1",
+                                progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_images_with_people_counts_labelled_keypoints_when_num_keypoints_is_absent(coco_json):
+    for ann in coco_json["annotations"]:
+        del ann["num_keypoints"]
+    counted = {a["image_id"] for a in coco_json["annotations"] if max(a["keypoints"][2::3]) > 0}
+    assert cocofile.images_with_people(coco_json) == sorted(counted)
 
 
 def _serve_coco(server: LocalServer, coco_sample: Path) -> dict:
@@ -438,7 +456,7 @@ def test_download_coco_subset_end_to_end_against_the_local_server(server, coco_s
     path = dl.download_coco_subset(out, "val2017", num_images=3, seed=1, base_url=server.url(), workers=2,
                                    progress=False, timeout=5)
     subset = _check_subset_on_disk(out, coco_sample, 3)
-    assert subset == dl.coco_subset(data, 3, seed=1)
+    assert subset == cocofile.coco_subset(data, 3, seed=1)
     assert (out / "annotations" / "person_keypoints_val2017.json").exists()
     assert path == out / "annotations" / "person_keypoints_val2017_subset.json"
 

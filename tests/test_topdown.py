@@ -1,10 +1,13 @@
-"""The shared top-down pipeline (make_sample) and SyntheticTopDown: crops of seeded synthetic people."""
+"""The shared top-down pipeline (make_sample, TopDownDataset) and SyntheticTopDown: crops of seeded synthetic people."""
+import random
+
 import numpy as np
 import pytest
 import torch
 
 from posebook.codecs import BlurHeatmap, GaussianHeatmap
-from posebook.data import PersonRecord, SyntheticTopDown, make_sample
+from posebook.data import ImageCache, PersonRecord, SyntheticTopDown, TopDownDataset, make_sample
+from posebook.losses import MultiOutputLoss
 from posebook.data.transforms import Augment, affine_points, box_to_center_scale, get_affine_transform
 from posebook.keypoints import COCO
 
@@ -116,3 +119,131 @@ def test_hourglass_recipe_jitters_colour_and_keeps_geometry():
                            augment=Augment.none().with_(color=(0.6, 1.4)), rng=np.random.default_rng(0))
     assert not torch.equal(plain["image"], jittered["image"])
     assert torch.equal(plain["target"], jittered["target"])
+
+
+# ---- seeded draws keyed on (seed, epoch, index) -------------------------------------------------------------
+
+def people(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return [person(rng)[1] for _ in range(n)]
+
+
+def test_synthetic_epochs_draw_new_augmentations_of_the_same_scenes():
+    ds = SyntheticTopDown(20, seed=4)
+    first = [ds[i] for i in range(4)]
+    ds.set_epoch(1)
+    second = [ds[i] for i in range(4)]
+    assert all(np.array_equal(ds.record(i).keypoints, SyntheticTopDown(20, seed=4).record(i).keypoints)
+               for i in range(4))  # the same people...
+    assert sum(not torch.equal(a["image"], b["image"]) for a, b in zip(first, second)) >= 3  # ...cropped anew
+    ds.set_epoch(0)
+    assert all(torch.equal(a["image"], ds[i]["image"]) and torch.equal(a["target"], ds[i]["target"])
+               for i, a in enumerate(first))  # and epoch 0 again gives epoch 0's items: resume is exact
+
+
+@pytest.mark.parametrize("make", [lambda: TopDownDataset(people(), train=True, seed=3),
+                                  lambda: SyntheticTopDown(6, seed=3)], ids=["records", "synthetic"])
+def test_negative_indices_of_seeded_datasets_count_from_the_end(make):
+    ds = make()
+    ds.set_epoch(2)
+    last = ds[-1]
+    assert torch.equal(last["image"], ds[len(ds) - 1]["image"]) and torch.equal(last["target"], ds[5]["target"])
+    assert torch.equal(ds[-6]["image"], ds[0]["image"])
+    with pytest.raises(IndexError, match="index -7 out of range"):
+        ds[-7]
+    with pytest.raises(TypeError):
+        ds[1.5]
+
+
+def test_seeded_items_ignore_global_generators_and_unseeded_ones_draw_fresh_entropy():
+    ds = TopDownDataset(people(), train=True, seed=1)
+    a = ds[2]
+    np.random.seed(123), random.seed(123), torch.manual_seed(123)  # reseeding the globals changes nothing
+    assert torch.equal(a["image"], ds[2]["image"]) and a["meta"]["scale"].tolist() == ds[2]["meta"]["scale"].tolist()
+    unseeded = TopDownDataset(people(), train=True, seed=None)
+    assert not all(torch.equal(unseeded[2]["image"], unseeded[2]["image"]) for _ in range(3))
+    with pytest.raises(ValueError, match="seed must be a non-negative int or None, got -1"):
+        TopDownDataset(people(), train=True, seed=-1)
+
+
+def test_global_generators_are_left_as_they_were():
+    ds = TopDownDataset(people(), train=True, seed=1)
+    before = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    for i in range(len(ds)):
+        ds[i]
+    SyntheticTopDown(3, seed=0)[1]
+    after = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    assert before[0] == after[0] and np.array_equal(before[1], after[1]) and torch.equal(before[2], after[2])
+
+
+# ---- several codecs: one target per model output -----------------------------------------------------------
+
+CPN_KERNELS = (15, 11, 9, 7, 7)  # GlobalNet's four levels, then RefineNet (PAPERS.md §3)
+
+
+def test_a_dataset_with_five_blur_codecs_gives_five_targets_that_collate_and_feed_multi_output_loss():
+    codecs = [BlurHeatmap(kernel=k) for k in CPN_KERNELS]
+    multi = TopDownDataset(people(), train=True, seed=5, codec=codecs)
+    assert multi.codec is codecs[-1] and multi.codecs == codecs and multi.multi_target
+    item = multi[3]
+    assert isinstance(item["target"], list) and len(item["target"]) == 5 and len(item["target_weight"]) == 5
+    for codec, target, weight in zip(codecs, item["target"], item["target_weight"]):
+        single = TopDownDataset(people(), train=True, seed=5, codec=codec)[3]  # the same draws, one codec
+        assert torch.equal(target, single["target"]) and torch.equal(weight, single["target_weight"])
+        assert target.shape == (17, 64, 48) and weight.shape == (17,)
+    # each target carries its own codec's blur: wider kernels spread over more pixels
+    labelled = int(torch.nonzero(item["target_weight"][0])[0])
+    spread = [int((t[labelled] > 0.01).sum()) for t in item["target"]]
+    assert spread[0] > spread[1] > spread[2] > spread[3] == spread[4]
+    batch = next(iter(torch.utils.data.DataLoader(multi, batch_size=4)))
+    assert isinstance(batch["target"], list) and [t.shape for t in batch["target"]] == [(4, 17, 64, 48)] * 5
+    assert [w.shape for w in batch["target_weight"]] == [(4, 17)] * 5
+    outputs = [torch.rand(4, 17, 64, 48, requires_grad=True) for _ in range(5)]
+    loss = MultiOutputLoss(_WeightedMSE())(outputs, batch["target"], batch["target_weight"])
+    loss.backward()
+    assert torch.isfinite(loss) and all(o.grad is not None for o in outputs)
+
+
+class _WeightedMSE(torch.nn.Module):
+    def forward(self, output, target, target_weight):
+        return (((output - target) ** 2).mean((-2, -1)) * target_weight).mean()
+
+
+def test_single_codec_items_are_unchanged_and_synthetic_sets_take_codec_lists():
+    ds = SyntheticTopDown(4, seed=2, codec=[BlurHeatmap(kernel=11), GaussianHeatmap()])
+    item = ds[1]
+    assert len(item["target"]) == 2 and torch.equal(item["target"][1], SyntheticTopDown(4, seed=2)[1]["target"])
+    assert isinstance(SyntheticTopDown(4, seed=2)[1]["target"], torch.Tensor)
+
+
+def test_codec_lists_are_checked():
+    with pytest.raises(ValueError, match="codec is an empty list"):
+        TopDownDataset(people(), train=True, codec=[])
+    with pytest.raises(ValueError, match=r"codec\[1\] has input_size \(128, 96\), but the dataset crops \(256, 192\)"):
+        TopDownDataset(people(), train=True, codec=[GaussianHeatmap(), GaussianHeatmap((128, 96), (32, 24))])
+    with pytest.raises(TypeError, match=r"codec\[0\] .* has no encode"):
+        TopDownDataset(people(), train=True, codec=[object()])
+
+
+# ---- the image cache -------------------------------------------------------------------------------------------
+
+def test_image_cache_keeps_at_most_its_budget_and_evicts_the_least_recently_used(tmp_path):
+    import cv2
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), np.full((100, 100, 3), i * 40, np.uint8))  # 30 000 bytes decoded
+        paths.append(path)
+    cache = ImageCache(max_mb=70_000 / 2**20)  # room for two
+    a = cache.get(paths[0])
+    assert cache.get(paths[0]) is a and (cache.hits, cache.misses) == (1, 1) and not a.flags.writeable
+    cache.get(paths[1]), cache.get(paths[0]), cache.get(paths[2])  # 1 is now the least recently used
+    assert len(cache) == 2 and cache.nbytes == 60_000 and cache.get(paths[0]) is a
+    assert cache.get(paths[1]) is not a and len(cache) == 2 and cache.nbytes <= cache.max_bytes
+    off = ImageCache(0)
+    assert off.get(paths[3]) is not off.get(paths[3]) and len(off) == 0
+    with pytest.raises(ValueError, match="max_mb must be >= 0"):
+        ImageCache(-1)
+    with pytest.raises(FileNotFoundError, match="missing.png does not exist"):
+        cache.get(tmp_path / "missing.png")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from posebook.data.transforms import (IMAGENET_MEAN, Augment, affine_points, box_to_center_scale, color_jitter,
-                                      crop, denormalize, flip_heatmaps, flip_keypoints, get_affine_transform,
-                                      half_body, to_tensor)
+from posebook.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, Augment, affine_points, box_to_center_scale,
+                                      clip_box, color_jitter, crop, denormalize, flip_heatmaps, flip_image,
+                                      flip_keypoints, get_affine_transform, half_body, to_tensor)
 from posebook.keypoints import COCO, MPII
 
 
@@ -147,3 +147,32 @@ def test_to_tensor_and_denormalize_round_trip():
     np.testing.assert_allclose(t[:, 0, 0].numpy(), (image[0, 0] / 255 - IMAGENET_MEAN) / [0.229, 0.224, 0.225],
                                rtol=1e-5)
     np.testing.assert_array_equal(denormalize(t), image)
+
+
+@pytest.mark.parametrize("shape", [(256, 192, 3), (7, 5, 3), (1, 1, 3)])
+def test_to_tensor_gives_the_bits_of_the_float32_formula_for_every_level(shape):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image.reshape(-1)[:256] = np.arange(256)[: image.size]  # every level, where there is room
+    formula = (image.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    assert torch.equal(to_tensor(image), torch.from_numpy(np.ascontiguousarray(formula.transpose(2, 0, 1))))
+    view = np.zeros((shape[0], 2 * shape[1], 3), np.uint8)
+    view[:, ::2] = image
+    assert torch.equal(to_tensor(view[:, ::2]), to_tensor(image))  # a strided view reads the same
+    as_float = image.astype(np.float64)
+    np.testing.assert_allclose(to_tensor(as_float).numpy(), to_tensor(image).numpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expects an \(H, W, 3\) RGB image, got shape \(4, 4\)"):
+        to_tensor(np.zeros((4, 4), np.uint8))
+
+
+def test_flip_image_is_the_reversed_view_as_a_new_contiguous_array():
+    image = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    image.flags.writeable = False  # cached images are read-only
+    flipped = flip_image(image)
+    assert np.array_equal(flipped, image[:, ::-1]) and flipped.flags.c_contiguous and flipped.flags.writeable
+
+
+def test_clip_box_lives_with_the_box_geometry():
+    # HRNet adds w - 1 to the clipped x1, so a box sticking out on the left keeps its full width
+    assert clip_box([-10, -10, 30, 40], 100, 100) == [0.0, 0.0, 29.0, 39.0]
+    assert clip_box([10, 10, 1, 40], 100, 100) is None  # one pixel wide: no area left

@@ -7,106 +7,92 @@ clipped to the image, (center, scale) with the aspect fix and 1.25 padding; or o
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from posebook.keypoints import COCO, MPII, Skeleton
 
+from .cocofile import IN_MEMORY, coco_api, coco_subset, images_with_people, read_coco, read_json
 from .topdown import PersonRecord, TopDownDataset, load_image
-from .transforms import Augment, box_to_center_scale, fix_aspect
+from .transforms import Augment, box_to_center_scale, clip_box, fix_aspect
 
-
-def _read_json(path: str | Path, what: str):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
-
-
-def load_coco(ann_file):
-    """A pycocotools COCO object for ``ann_file`` (a path, or a COCO dict), with pycocotools' prints silenced."""
-    from pycocotools.coco import COCO as CocoApi
-
-    data = ann_file if isinstance(ann_file, dict) else _read_json(ann_file, "annotation file")
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"annotation file {ann_file} has no {key!r} list; a COCO keypoint file has "
-                             "'images', 'annotations' and 'categories'")
-    api = CocoApi()
-    api.dataset = data
-    with contextlib.redirect_stdout(io.StringIO()):
-        api.createIndex()
-    return api
-
-
-def clip_box(box, width: int, height: int):
-    """HRNet's box cleaning: clip [x, y, w, h] to the image; None if nothing is left (§1.6)."""
-    x, y, w, h = box
-    x1, y1 = max(0.0, x), max(0.0, y)
-    x2 = min(width - 1.0, x1 + max(0.0, w - 1))
-    y2 = min(height - 1.0, y1 + max(0.0, h - 1))
-    if x2 < x1 or y2 < y1 or (x2 - x1) * (y2 - y1) <= 0:
-        return None
-    return [x1, y1, x2 - x1, y2 - y1]
+SKIP_REASONS = ("not_person", "crowd", "empty_box", "zero_area", "no_keypoints")
 
 
 def _box(value, where: str) -> list[float]:
-    box = np.asarray(value, dtype=np.float64).reshape(-1) if value is not None else np.zeros(0)
+    """[x, y, w, h] as floats; anything but four finite numbers raises (a malformed record), naming ``where``."""
+    try:
+        box = np.asarray(value, dtype=np.float64).reshape(-1) if value is not None else np.zeros(0)
+    except (TypeError, ValueError):
+        box = np.zeros(0)
     if box.size != 4 or not np.all(np.isfinite(box)):
         raise ValueError(f"{where}: bbox must be [x, y, w, h], got {value!r}")
-    if box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"{where}: bbox {box.tolist()} has zero area (width and height must be > 0)")
     return box.tolist()
 
 
 def _keypoints(value, num: int, where: str) -> np.ndarray:
-    kp = np.asarray(value if value is not None else [], dtype=np.float64).reshape(-1)
+    try:
+        kp = np.asarray(value if value is not None else [], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: keypoints must be {3 * num} numbers x, y, v, got {str(value)[:80]}") from None
     if kp.size != 3 * num:
         raise ValueError(f"{where}: expected {num} keypoints ({3 * num} numbers x, y, v), got {kp.size} numbers")
+    if not np.all(np.isfinite(kp)):
+        raise ValueError(f"{where}: keypoints must be finite numbers, got {str(value)[:80]}")
     return kp.reshape(num, 3)
+
+
+def _number(value, name: str, where: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} must be a number, got {value!r}") from None
 
 
 class CocoKeypoints(TopDownDataset):
     """COCO person crops: ground-truth instances with keypoints, or one item per detection box. Chapter 01.
 
-    Training keeps HRNet's ground-truth filter (person category, not crowd, box clipped to the image, at least one
-    labelled keypoint). ``detections`` is a path or list of ``{image_id, bbox, score, category_id}`` (the format of
-    HRNet's detector boxes); those items have ``ann_id`` -1, zero keypoints and an all-zero target.
+    Ground truth keeps HRNet's filter (``coco.py``, PAPERS.md §1.6): person category, not crowd, annotated area > 0,
+    box clipped to the image with area > 0, at least one labelled keypoint; ``skipped`` counts the rest by reason
+    (:data:`SKIP_REASONS`), so one degenerate box does not abort a dataset. A malformed record (missing field,
+    wrong keypoint count, non-numeric bbox) raises, naming the file and the annotation id. ``detections`` is a path
+    or list of ``{image_id, bbox, score, category_id}`` (HRNet's detector boxes); those items have ``ann_id`` -1, zero
+    keypoints and an all-zero target (``skipped`` counts non-person, low-score and empty boxes).
     ``ann_file`` may also be a COCO dict and ``image_dir`` a mapping image id -> RGB array (in-memory data);
-    ``source`` then names the dict in error messages (for example the file it was read from).
+    ``source`` then names the dict in error messages (for example the file it was read from). Other options as
+    :class:`TopDownDataset` (``codec`` lists, ``seed``, ``image_cache_mb``).
     Attributes the evaluation relies on: ``coco``, ``skeleton``, ``codec``, ``input_size``, ``heatmap_size``.
     """
 
     def __init__(self, ann_file, image_dir, train: bool, input_size=(256, 192),
                  heatmap_size=(64, 48), sigma: float = 2.0, codec=None, augment: Augment | None = None,
                  detections=None, det_score_threshold: float = 0.0, skeleton: Skeleton = COCO,
-                 seed: int | None = None, source: str | None = None):
-        in_memory = source or "<in-memory COCO dict>"
-        self.ann_file = in_memory if isinstance(ann_file, dict) else Path(ann_file)
+                 seed: int | None = None, source: str | None = None, image_cache_mb: float = 256.0):
+        self.ann_file = (source or IN_MEMORY) if isinstance(ann_file, dict) else Path(ann_file)
         self.image_dir = image_dir if isinstance(image_dir, dict) else Path(image_dir)
-        self.coco = load_coco(ann_file)
+        self.coco = coco_api(read_coco(ann_file, source=str(self.ann_file)))
         aspect = input_size[1] / input_size[0]
         if detections is None:
+            self.skipped = dict.fromkeys(SKIP_REASONS, 0)
             records = self._gt_records(skeleton, aspect)
         else:
+            self.skipped = dict.fromkeys(("not_person", "low_score", "empty_box"), 0)
             records = self._det_records(detections, det_score_threshold, skeleton, aspect)
         super().__init__(records, train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
-                         codec=codec, augment=augment, skeleton=skeleton, seed=seed)
+                         codec=codec, augment=augment, skeleton=skeleton, seed=seed, image_cache_mb=image_cache_mb)
 
-    def _image_path(self, image_id: int, where: str) -> tuple[Path | np.ndarray, dict]:
+    def _image_info(self, image_id: int, where: str) -> dict:
         info = self.coco.imgs.get(image_id)
         if info is None:
             raise ValueError(f"{where}: image id {image_id} is not in the 'images' list of {self.ann_file}")
         for key in ("file_name", "width", "height"):
             if key not in info:
                 raise ValueError(f"{self.ann_file}, image id {image_id}: missing field {key!r}")
+        return info
+
+    def _image_path(self, image_id: int, where: str) -> tuple[Path | np.ndarray, dict]:
+        info = self._image_info(image_id, where)
         if isinstance(self.image_dir, dict):
             if image_id not in self.image_dir:
                 raise ValueError(f"{where}: no in-memory image for image id {image_id}")
@@ -122,6 +108,9 @@ class CocoKeypoints(TopDownDataset):
         image, _ = self._image_path(int(image_id), where)
         return image if isinstance(image, np.ndarray) else load_image(image, f" ({where}, image id {image_id})")
 
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
     def _gt_records(self, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
         records = []
         for ann_id in sorted(self.coco.anns):
@@ -130,16 +119,27 @@ class CocoKeypoints(TopDownDataset):
             missing = [k for k in ("image_id", "bbox", "keypoints", "category_id") if k not in ann]
             if missing:
                 raise ValueError(f"{where}: missing field(s) {missing}")
-            if ann["category_id"] != 1 or ann.get("iscrowd", 0):
+            if ann["category_id"] != 1:
+                self._skip("not_person")
+                continue
+            if ann.get("iscrowd", 0):
+                self._skip("crowd")
                 continue
             kp = _keypoints(ann["keypoints"], skeleton.num_keypoints, where)
             box = _box(ann["bbox"], where)
-            if kp[:, 2].max() <= 0:  # HRNet drops instances with no labelled keypoint
-                continue
-            path, info = self._image_path(ann["image_id"], where)
+            info = self._image_info(ann["image_id"], where)
+            # HRNet's order: the box first (clipped, area > 0), then the keypoints
             clean = clip_box(box, info["width"], info["height"])
             if clean is None:
+                self._skip("empty_box")
                 continue
+            if "area" in ann and not _number(ann["area"], "area", where) > 0:
+                self._skip("zero_area")
+                continue
+            if kp[:, 2].max() <= 0:
+                self._skip("no_keypoints")
+                continue
+            path, _ = self._image_path(ann["image_id"], where)
             center, scale = box_to_center_scale(clean, aspect)
             kp[kp[:, 2] <= 0] = 0
             records.append(PersonRecord(path, center, scale, kp, ann["image_id"], ann_id, 1.0,
@@ -148,7 +148,7 @@ class CocoKeypoints(TopDownDataset):
 
     def _det_records(self, detections, threshold: float, skeleton: Skeleton, aspect: float) -> list[PersonRecord]:
         source = str(detections) if isinstance(detections, (str, Path)) else "the detections list"
-        dets = _read_json(detections, "detections file") if isinstance(detections, (str, Path)) else detections
+        dets = read_json(detections, "detections file") if isinstance(detections, (str, Path)) else detections
         if not isinstance(dets, list):
             raise ValueError(f"{source}: expected a list of detections, got {type(dets).__name__}")
         records = []
@@ -157,9 +157,17 @@ class CocoKeypoints(TopDownDataset):
             missing = [k for k in ("image_id", "bbox", "score") if k not in det]
             if missing:
                 raise ValueError(f"{where}: missing field(s) {missing}")
-            if det.get("category_id", 1) != 1 or det["score"] < threshold:
+            if det.get("category_id", 1) != 1:
+                self._skip("not_person")
                 continue
-            center, scale = box_to_center_scale(_box(det["bbox"], where), aspect)
+            if det["score"] < threshold:
+                self._skip("low_score")
+                continue
+            box = _box(det["bbox"], where)
+            if not (box[2] > 0 and box[3] > 0):
+                self._skip("empty_box")
+                continue
+            center, scale = box_to_center_scale(box, aspect)
             path, _ = self._image_path(det["image_id"], where)
             zeros = np.zeros((skeleton.num_keypoints, 3))
             records.append(PersonRecord(path, center, scale, zeros, det["image_id"], -1, float(det["score"]),
@@ -174,13 +182,11 @@ def downloaded_coco(folder: str | Path, split: str, *, train: bool, num_images: 
     annotation file is absent. ``num_images`` keeps that many of its photos with people (drawn with ``seed``; all
     when there are fewer). Training sets get ``seed`` too, so their augmentation is reproducible. Chapters 03, 07.
     """
-    from .download import coco_subset, images_with_people, load_coco as read_checked
-
     folder = Path(folder)
     ann_file = folder / "annotations" / f"person_keypoints_{split}_subset.json"
     if not ann_file.exists():
         return None
-    data = read_checked(ann_file)
+    data = read_coco(ann_file)
     if num_images is not None:
         available = len(images_with_people(data))
         data = coco_subset(data, min(int(num_images), available), seed=seed, source=str(ann_file))
@@ -209,10 +215,10 @@ class MpiiKeypoints(TopDownDataset):
 
     def __init__(self, ann_file: str | Path, image_dir: str | Path, train: bool, input_size=(256, 256),
                  heatmap_size=(64, 64), sigma: float = 2.0, codec=None, augment: Augment | None = None,
-                 skeleton: Skeleton = MPII, seed: int | None = None):
+                 skeleton: Skeleton = MPII, seed: int | None = None, image_cache_mb: float = 256.0):
         self.ann_file, self.image_dir = Path(ann_file), Path(image_dir)
         self.coco = None
-        data = _read_json(ann_file, "MPII annotation file")
+        data = read_json(ann_file, "MPII annotation file")
         if not isinstance(data, list):
             raise ValueError(f"MPII annotation file {ann_file}: expected a list of records, got {type(data).__name__}")
         aspect = input_size[1] / input_size[0]
@@ -223,7 +229,7 @@ class MpiiKeypoints(TopDownDataset):
                 r.extra.pop("head_size", None)
         super().__init__(records, train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
                          codec=codec, augment=augment if augment is not None else Augment.hrnet_mpii(),
-                         skeleton=skeleton, seed=seed)
+                         skeleton=skeleton, seed=seed, image_cache_mb=image_cache_mb)
 
     def _record(self, index: int, ann: dict, skeleton: Skeleton, aspect: float) -> PersonRecord:
         where = f"{self.ann_file}, record {index}"

@@ -1,7 +1,9 @@
 """Checksummed, resumable downloads and safe archive extraction for the real datasets (COCO 2017, MPII).
 
-Only ``data_scripts/`` call these, and only when a user runs them: nothing in the book or the tests reaches the
-network (the tests serve fixture files from 127.0.0.1). Explained in chapter 01 (real data).
+Transport only (fetch, resume, checksum, extract); reading, checking and subsetting COCO annotations belong to
+:mod:`posebook.data.cocofile`. Only ``data_scripts/`` (and chapter 07's opt-in cell) call these, and only when a
+user runs them: nothing in the book or the tests reaches the network (the tests serve fixture files from
+127.0.0.1). Explained in chapter 01 (real data).
 """
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import hashlib
 import http.client
 import json
 import os
-import random
 import shutil
 import tarfile
 import tempfile
@@ -26,6 +27,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from tqdm.auto import tqdm
 
 from posebook._io import atomic_write
+
+from .cocofile import coco_subset, read_coco
 
 COCO_URL = "http://images.cocodataset.org"
 MPII_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
@@ -353,7 +356,8 @@ def download_coco_subset(out_dir: str | os.PathLike, split: str = "val2017", num
     base = base_url or os.environ.get(COCO_URL_ENV) or COCO_URL
     options = {"progress": progress, "retries": retries, "timeout": timeout}
     full = _coco_annotations(out_dir, split, annotations, base, options)
-    subset = coco_subset(load_coco(full), num_images, seed, min_keypoints, source=full)
+    data = read_coco(full, require=("keypoints", "num_keypoints"), plain_file_names=True)
+    subset = coco_subset(data, num_images, seed, min_keypoints, source=full)
     urls = {img["id"]: _image_url(img, split, base) for img in subset["images"]}
     _download_images(subset["images"], urls, out_dir / split, workers, options)
     dest = out_dir / "annotations" / f"person_keypoints_{split}_subset.json"
@@ -372,64 +376,6 @@ def _coco_annotations(out_dir: Path, split: str, given, base: str, options: dict
     archive = Path(given) if given is not None else _fetch_known(
         "annotations_trainval2017.zip", out_dir / "downloads", base, COCO_URL, **options)
     return _extract_member(archive, member, extracted)
-
-
-def load_coco(path: str | os.PathLike) -> dict:
-    """Read a COCO keypoints json, checking the fields the subset needs; errors name the file and the record."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read COCO annotations ({err})") from err
-    missing = [key for key in ("images", "annotations", "categories") if key not in data]
-    if missing:
-        raise ValueError(f"{path}: not a COCO annotations file; missing top-level keys {missing}")
-    image_ids = {_check_image(img, path) for img in data["images"]}
-    for ann in data["annotations"]:
-        _check_annotation(ann, image_ids, path)
-    return data
-
-
-def _check_image(img: dict, path: Path) -> int:
-    missing = [key for key in ("id", "file_name") if key not in img]
-    if missing:
-        raise ValueError(f"{path}: image {img.get('id', '?')} has no {missing}")
-    name = img["file_name"]
-    # file_name becomes a path under out_dir, so it must be a plain file name.
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ValueError(f"{path}: image id {img['id']}: file_name {name!r} must be a plain file name")
-    return img["id"]
-
-
-def _check_annotation(ann: dict, image_ids: set, path: Path) -> None:
-    missing = [key for key in ("id", "image_id", "keypoints", "num_keypoints") if key not in ann]
-    if missing:
-        raise ValueError(f"{path}: annotation id {ann.get('id', '?')} has no {missing}")
-    if ann["image_id"] not in image_ids:
-        raise ValueError(f"{path}: annotation id {ann['id']} refers to image_id {ann['image_id']}, "
-                         f"which is not in 'images'")
-    if len(ann["keypoints"]) % 3:
-        raise ValueError(f"{path}: annotation id {ann['id']}: keypoints has {len(ann['keypoints'])} numbers, "
-                         f"expected 3 per keypoint (x, y, v)")
-
-
-def images_with_people(data: dict, min_keypoints: int = 1) -> list:
-    """Sorted ids of the images holding a non-crowd person with at least ``min_keypoints`` labelled keypoints."""
-    return sorted({a["image_id"] for a in data["annotations"]
-                   if not a.get("iscrowd", 0) and a["num_keypoints"] >= min_keypoints})
-
-
-def coco_subset(data: dict, num_images: int, seed: int = 0, min_keypoints: int = 1, *, source="") -> dict:
-    """COCO dataset restricted to ``num_images`` images drawn with ``seed`` among those having at least one
-    non-crowd person with ``min_keypoints`` labelled keypoints; every annotation of a chosen image is kept."""
-    eligible = images_with_people(data, min_keypoints)
-    if not 0 < num_images <= len(eligible):
-        raise ValueError(f"{source or 'annotations'}: asked for num_images={num_images}, but only {len(eligible)} "
-                         f"images have a person with >= {min_keypoints} keypoints")
-    chosen = set(random.Random(seed).sample(eligible, num_images))
-    return {**data,
-            "images": sorted((img for img in data["images"] if img["id"] in chosen), key=lambda img: img["id"]),
-            "annotations": [a for a in data["annotations"] if a["image_id"] in chosen]}
 
 
 def _image_url(img: dict, split: str, base: str) -> str:

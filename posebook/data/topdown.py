@@ -1,11 +1,13 @@
-"""The top-down sample pipeline shared by every person dataset, and ``SyntheticTopDown`` (crops of synthetic people).
+"""The top-down sample pipeline shared by every person dataset: records, images, items and ``TopDownDataset``.
 
 One record (an image, one person's center/scale and keypoints) becomes one training item: HRNet's augmentation
-(half-body, scale, rotation, flip; PAPERS.md §1.6), the affine crop, ImageNet normalisation and the codec's target.
-Explained in chapter 01 (Data).
+(half-body, scale, rotation, flip; PAPERS.md §1.6), the affine crop, ImageNet normalisation and the codec's target
+(or one target per codec, for models supervised at several outputs: CPN §3, MSPN §4). Explained in chapter 01 (Data).
 """
 from __future__ import annotations
 
+import operator
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,10 +17,14 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from posebook.codecs import GaussianHeatmap
 from posebook.keypoints import COCO, Skeleton
 
-from .transforms import (Augment, affine_points, box_to_center_scale, color_jitter, crop, flip_keypoints,
-                         get_affine_transform, half_body, to_tensor)
+from .transforms import (Augment, affine_points, color_jitter, flip_image, flip_keypoints, get_affine_transform,
+                         half_body, to_tensor, warp)
+
+# Decode straight to RGB where OpenCV can (4.11+): the same pixels as BGR + cvtColor, one pass less.
+_READ_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
 @dataclass
@@ -35,31 +41,83 @@ class PersonRecord:
     extra: dict = field(default_factory=dict)  # more collatable meta values (e.g. MPII head_size)
     source: str = ""  # the annotation file, for error messages
 
+    def where(self) -> str:
+        """' (annotation id A, image id I, in FILE)': what error messages about this record append."""
+        return f" (annotation id {self.ann_id}, image id {self.image_id}" + (
+            f", in {self.source})" if self.source else ")")
+
 
 def load_image(path: str | Path, where: str = "") -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB; a missing or unreadable file raises an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image {path} does not exist{where}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    flags = cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imread(str(path), flags | (_READ_RGB if _READ_RGB is not None else cv2.IMREAD_COLOR))
     if image is None:
         raise ValueError(f"image {path} is corrupt or not an image (OpenCV cannot decode it){where}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image if _READ_RGB is not None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _record_image(record: PersonRecord) -> np.ndarray:
+class ImageCache:
+    """A bounded least-recently-used store of decoded images, keyed by file path. Chapter 01.
+
+    A COCO photo holds 2.7 people on average, so its crops reuse one decode (3 ms for a 640 x 480 JPEG). It holds at
+    most ``max_mb`` megabytes of pixels (a 640 x 480 RGB image is 0.9 MB); ``max_mb=0`` turns it off. With data
+    loader workers each process has its own. Cached arrays are read-only: the pipeline never writes into them.
+    """
+
+    def __init__(self, max_mb: float = 256.0):
+        if not max_mb >= 0:
+            raise ValueError(f"ImageCache max_mb must be >= 0, got {max_mb}")
+        self.max_bytes = int(max_mb * 2**20)
+        self.nbytes = self.hits = self.misses = 0
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def clear(self) -> None:
+        self._images.clear()
+        self.nbytes = 0
+
+    def get(self, path: str | Path, where: str = "") -> np.ndarray:
+        """The image at ``path`` as :func:`load_image` reads it, from the cache when it is there."""
+        key = str(path)
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+            self.hits += 1
+            return image
+        self.misses += 1
+        image = load_image(path, where)
+        if 0 < image.nbytes <= self.max_bytes:
+            image.flags.writeable = False
+            self._images[key] = image
+            self.nbytes += image.nbytes
+            while self.nbytes > self.max_bytes:
+                _, old = self._images.popitem(last=False)
+                self.nbytes -= old.nbytes
+        return image
+
+
+def record_image(record: PersonRecord, cache: ImageCache | None = None) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB image of a record: its array, its function's result, or its file (through ``cache``)."""
     if isinstance(record.image, np.ndarray):
         return record.image
     if callable(record.image):
         return record.image()
-    where = f" (annotation id {record.ann_id}, image id {record.image_id}"
-    where += f", in {record.source})" if record.source else ")"
-    return load_image(record.image, where)
+    if cache is not None:
+        return cache.get(record.image, record.where())
+    return load_image(record.image, record.where())
 
 
 def augment_box(keypoints, center, scale, augment: Augment, skeleton: Skeleton, rng: np.random.Generator,
                 aspect_ratio: float):
-    """HRNet's random box: maybe half-body, then scale and rotation draws. Returns (center, scale, rotation)."""
+    """HRNet's random box: maybe half-body, then scale and rotation draws. Returns (center, scale, rotation).
+
+    PAPERS.md §1.6 (HRNet ``JointsDataset.__getitem__``). Chapter 01.
+    """
     center, scale = np.array(center, dtype=np.float64), np.array(scale, dtype=np.float64)
     labelled = int((np.asarray(keypoints)[:, 2] > 0).sum())
     if labelled > augment.half_body_min_joints and rng.random() < augment.half_body:
@@ -76,6 +134,8 @@ def make_sample(image: np.ndarray, record: PersonRecord, *, codec, input_size, s
 
     With ``augment`` (training) the box, rotation and flip are drawn from ``rng``; ``meta`` center/scale/rotation
     describe the crop in the (flipped, if ``flipped``) image, and ``meta['keypoints']`` stays in the original image.
+    ``codec`` may be a list of codecs (one per model output): ``target`` and ``target_weight`` are then lists, in
+    the codecs' order. PAPERS.md §1.6; chapter 01.
     """
     kp = np.asarray(record.keypoints, dtype=np.float64)
     center, scale, rotation, flipped = record.center, record.scale, 0.0, False
@@ -86,14 +146,21 @@ def make_sample(image: np.ndarray, record: PersonRecord, *, codec, input_size, s
         center, scale, rotation = augment_box(kp, center, scale, augment, skeleton, rng, aspect)
         if rng.random() < augment.flip:
             flipped = True
-            image = image[:, ::-1]
+            image = flip_image(image)
             kp = flip_keypoints(kp, width, skeleton.flip_pairs)
             center = np.array([width - 1 - center[0], center[1]])
         if augment.color is not None:
             image = color_jitter(image, rng, *augment.color)
-    patch = crop(np.ascontiguousarray(image), center, scale, rotation, input_size)
-    joints = affine_points(kp[:, :2], get_affine_transform(center, scale, rotation, input_size))
-    target, weight = codec.encode(joints, kp[:, 2])
+    matrix = get_affine_transform(center, scale, rotation, input_size)
+    patch = warp(np.ascontiguousarray(image), matrix, input_size)
+    joints = affine_points(kp[:, :2], matrix)
+    if isinstance(codec, (list, tuple)):
+        encoded = [c.encode(joints, kp[:, 2]) for c in codec]
+        target = [torch.from_numpy(t) for t, _ in encoded]
+        weight = [torch.from_numpy(w) for _, w in encoded]
+    else:
+        t, w = codec.encode(joints, kp[:, 2])
+        target, weight = torch.from_numpy(t), torch.from_numpy(w)
     meta = {
         "image_id": int(record.image_id), "ann_id": int(record.ann_id),
         "center": np.asarray(center, dtype=np.float64), "scale": np.asarray(scale, dtype=np.float64),
@@ -101,114 +168,82 @@ def make_sample(image: np.ndarray, record: PersonRecord, *, codec, input_size, s
         "score": float(record.score), "flipped": flipped, "image_size": np.array([height, width]),
         **record.extra,
     }
-    return {"image": to_tensor(patch), "target": torch.from_numpy(target),
-            "target_weight": torch.from_numpy(weight), "meta": meta}
+    return {"image": to_tensor(patch), "target": target, "target_weight": weight, "meta": meta}
+
+
+def _check_seed(seed, owner: str):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"{owner} seed must be a non-negative int or None, got {seed!r}")
+    return None if seed is None else int(seed)
 
 
 class TopDownDataset(torch.utils.data.Dataset):
-    """A torch Dataset over :class:`PersonRecord` s: item i is record i through :func:`make_sample`.
+    """A torch Dataset over :class:`PersonRecord` s: item i is record i through :func:`make_sample`. Chapter 01.
 
-    Training draws are a pure function of (seed, epoch, index) when ``seed`` is given (call :meth:`set_epoch`
-    each epoch); with ``seed=None`` they come from fresh entropy. Chapter 01.
+    Every random draw of item i comes from one generator keyed on (seed, epoch, index) when ``seed`` is given (call
+    :meth:`set_epoch` each epoch; the Trainer does, and seeds an unseeded training set); ``seed=None`` draws fresh
+    entropy. ``codec`` may be a list (one target per model output, e.g. CPN's GlobalNet levels then its RefineNet):
+    items then hold lists of targets and weights, and ``codec`` is the last one, which decodes the final output
+    (``codecs`` holds them all). Image files are decoded through an :class:`ImageCache` of ``image_cache_mb`` MB.
     """
 
     def __init__(self, records: list[PersonRecord], *, train: bool, input_size=(256, 192), heatmap_size=(64, 48),
                  sigma: float = 2.0, codec=None, augment: Augment | None = None, skeleton: Skeleton = COCO,
-                 seed: int | None = None):
-        from posebook.codecs import GaussianHeatmap
-
+                 seed: int | None = None, image_cache_mb: float = 256.0):
         self.records = records
         self.train = bool(train)
         self.input_size = tuple(int(v) for v in input_size)
         self.heatmap_size = tuple(int(v) for v in heatmap_size)
-        self.codec = codec if codec is not None else GaussianHeatmap(self.input_size, self.heatmap_size, sigma)
+        if codec is None:
+            codec = GaussianHeatmap(self.input_size, self.heatmap_size, sigma)
+        self.codecs = self._check_codecs(codec)
+        self.multi_target = isinstance(codec, (list, tuple))
+        self.codec = self.codecs[-1]
         self.augment = (augment if augment is not None else Augment()) if self.train else None
         self.skeleton = skeleton
-        self.seed = seed
+        self.seed = _check_seed(seed, type(self).__name__)
         self.epoch = 0
+        self.image_cache = ImageCache(image_cache_mb)
+
+    def _check_codecs(self, codec) -> list:
+        codecs = list(codec) if isinstance(codec, (list, tuple)) else [codec]
+        if not codecs:
+            raise ValueError(f"{type(self).__name__}: codec is an empty list; give at least one codec")
+        for i, c in enumerate(codecs):
+            what = f"{type(self).__name__}: codec" + (f"[{i}]" if isinstance(codec, (list, tuple)) else "")
+            if not callable(getattr(c, "encode", None)):
+                raise TypeError(f"{what} {c!r} has no encode(keypoints, visibility) method")
+            size = getattr(c, "input_size", None)
+            if size is not None and tuple(size) != self.input_size:
+                raise ValueError(f"{what} has input_size {tuple(size)}, but the dataset crops {self.input_size}")
+        return codecs
 
     def __len__(self) -> int:
         return len(self.records)
 
     def set_epoch(self, epoch: int) -> None:
+        """Make the next items epoch ``epoch``'s draws (call it before each epoch)."""
         self.epoch = int(epoch)
 
+    def _index(self, index) -> int:
+        """``index`` as a position in 0..len-1 (negative indices count from the end); out of range raises."""
+        n, index = len(self), operator.index(index)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {type(self).__name__} of length {n}")
+        return index % n
+
     def _rng(self, index: int) -> np.random.Generator:
+        """The generator of item ``index`` (0..len-1): keyed on (seed, epoch, index); fresh entropy without a seed."""
         if self.seed is None:
             return np.random.default_rng()
         return np.random.default_rng([self.seed, self.epoch, index])
 
+    def _codec_arg(self):
+        return self.codecs if self.multi_target else self.codec
+
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {type(self).__name__} of length {len(self)}")
+        index = self._index(index)
         record = self.records[index]
-        return make_sample(_record_image(record), record, codec=self.codec, input_size=self.input_size,
-                           skeleton=self.skeleton, augment=self.augment, rng=self._rng(index))
-
-
-class SyntheticTopDown(TopDownDataset):
-    """Person crops from seeded synthetic scenes (``posebook.data.synthetic``); item i is a pure function of (seed, i).
-
-    Item i crops one person (chosen by the seed) of scene ``SyntheticScenes(seed)[i]``. For a fixed validation set
-    with COCO ground truth (for COCO AP), use :meth:`validation` with a different seed. Chapter 01.
-    """
-
-    def __init__(self, length: int, seed: int = 0, train: bool = True, input_size=(256, 192),
-                 heatmap_size=(64, 48), sigma: float = 2.0, image_size=(256, 256), codec=None,
-                 augment: Augment | None = None, max_people: int = 4, **scene_options):
-        super().__init__([], train=train, input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
-                         codec=codec, augment=augment, skeleton=COCO, seed=seed)
-        if length < 1:
-            raise ValueError(f"SyntheticTopDown length must be >= 1, got {length}")
-        self.length = int(length)
-        self.image_size = tuple(int(v) for v in image_size)
-        self.max_people = int(max_people)
-        self.scene_options = scene_options
-
-    def __len__(self) -> int:
-        return self.length
-
-    def scene(self, index: int):
-        """The synthetic scene behind item ``index`` (the same as ``SyntheticScenes(seed)[index]``)."""
-        from .synthetic import render_scene
-
-        return render_scene([self.seed, int(index)], self.image_size, self.max_people, **self.scene_options)
-
-    def record(self, index: int) -> PersonRecord:
-        """The record of the person that item ``index`` crops (its ``image`` is the scene's pixels)."""
-        from .coco import clip_box
-
-        scene = self.scene(index)
-        people = [p for p in scene.people if np.any(np.asarray(p["keypoints"])[:, 2] > 0)]
-        if not people:
-            raise ValueError(f"synthetic scene (seed {self.seed}, index {index}) has no person with a labelled "
-                             "keypoint")
-        person = people[int(np.random.default_rng([self.seed, index, 1]).integers(len(people)))]
-        height, width = scene.image.shape[:2]
-        box = clip_box(person["bbox"], width, height) or person["bbox"]
-        center, scale = box_to_center_scale(box, self.input_size[1] / self.input_size[0])
-        return PersonRecord(image=scene.image, center=center, scale=scale,
-                            keypoints=np.asarray(person["keypoints"], dtype=np.float64), image_id=index)
-
-    def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for SyntheticTopDown of length {len(self)}")
-        index %= len(self)
-        record = self.record(index)
-        # one fixed stream per item: the same (seed, index) always gives the same crop and augmentation
-        rng = np.random.default_rng([self.seed, index, 2])
-        return make_sample(record.image, record, codec=self.codec, input_size=self.input_size,
-                           skeleton=self.skeleton, augment=self.augment, rng=rng)
-
-    @classmethod
-    def validation(cls, num_images: int, seed: int = 1_000_003, input_size=(256, 192), heatmap_size=(64, 48),
-                   sigma: float = 2.0, image_size=(256, 256), codec=None, max_people: int = 4, **scene_options):
-        """A fixed evaluation set: ``make_coco(num_images, seed)`` in memory, as a :class:`CocoKeypoints` (train=False)
-        with ``.coco`` holding the ground truth for COCO AP. Use a seed other than the training set's."""
-        from .coco import CocoKeypoints
-        from .synthetic import make_coco
-
-        coco, pixels = make_coco(num_images, seed, image_size, max_people, **scene_options)
-        images = {info["id"]: image for info, image in zip(coco["images"], pixels)}
-        return CocoKeypoints(coco, images, train=False, input_size=input_size, heatmap_size=heatmap_size,
-                             sigma=sigma, codec=codec)
+        return make_sample(record_image(record, self.image_cache), record, codec=self._codec_arg(),
+                           input_size=self.input_size, skeleton=self.skeleton, augment=self.augment,
+                           rng=self._rng(index))
