@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="official or MMPose checkpoint (.pth)")
     parser.add_argument("target", help="where to write the posebook state_dict")
-    parser.add_argument("--arch", required=True, help="registered model name, e.g. hrnet_w32, hrnet_w48, "
+    parser.add_argument("--arch", required=True, help="a name of posebook.models.MODELS, e.g. hrnet_w32, hrnet_w48, "
                                                       "simple_baseline")
     parser.add_argument("--arg", action="append", default=[], help="constructor argument key=value, e.g. depth=101")
     args = parser.parse_args(argv)

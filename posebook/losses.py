@@ -2,7 +2,7 @@
 
 ``JointsMSELoss`` is HRNet's loss exactly (PAPERS.md §1.5): 0.5 x the per-joint MSE of weighted heatmaps, averaged
 over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN §3.3, PAPERS.md §3).
-``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.2).
+``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.3).
 Explained in chapter 03 (Stacked Hourglass); OHKM in the CPN chapter.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ class MultiOutputLoss(nn.Module):
 
     ``target`` and ``target_weight`` are one tensor shared by every output (the Stacked Hourglass) or a list with one
     per output (coarse-to-fine targets). ``weights`` default to 1 each; ``reduction="mean"`` divides by the number
-    of outputs. A weight of 0 drops an output's supervision (chapter 03's ablation). Newell et al. §3.2.
+    of outputs. A weight of 0 drops an output's supervision (chapter 03's ablation). Newell et al. §3.3.
     """
 
     def __init__(self, base: nn.Module, weights: Sequence[float] | None = None, reduction: str = "sum"):

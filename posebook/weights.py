@@ -11,6 +11,9 @@ Every file is read with ``torch.load(weights_only=True)``, so a checkpoint canno
   is a Sequential of [ConvTranspose2d, BN, ReLU] x 3, indices 0..8; ``final_layer`` is the bare 1x1 Conv2d).
 - MMPose 1.x (``TopdownPoseEstimator``): the same with ``head.*`` (``HeatmapHead``: same ``deconv_layers`` and
   ``final_layer``; for HRNet ``deconv_layers`` is an Identity and has no keys).
+
+A prefix is removed only where the model has the shorter key and not the stored one, so a posebook model with its
+own ``backbone`` or ``head`` attribute (CPN, OpenPose) loads its own checkpoints unchanged.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from torch import nn
 
 from posebook._io import atomic_write
 
-# prefixes removed from checkpoint keys, in order: DataParallel, then MMPose's model parts
+# prefixes a checkpoint key may carry, in order: DataParallel, then MMPose's model parts; removed only where the
+# model has the shorter key (see _strip)
 _PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
 # where a state_dict sits inside a training checkpoint (official checkpoint.pth, MMPose, generic trainers)
 _NESTED = ("state_dict", "model_state_dict", "model")
@@ -33,8 +37,11 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read, or whose weights do not fit the model; the message names the file."""
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file into a plain state_dict with posebook's (= the official) key names."""
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file into a plain state_dict; with ``model``, published prefixes become its key names.
+
+    The official HRNet / SimpleBaseline names are posebook's (PAPERS.md §1.2, §5); chapter 07.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -44,11 +51,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
                               f"{str(err).splitlines()[0][:200]}); a truncated download or a different file "
                               "type. Download it again and compare its size with the published one.") from None
-    return to_state_dict(obj, source=str(path))
+    return to_state_dict(obj, source=str(path), model=model)
 
 
-def to_state_dict(obj, source: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """Unwrap a loaded checkpoint (nested dict, ``module.``/``backbone.``/head prefixes) into a flat state_dict."""
+def to_state_dict(obj, source: str = "checkpoint", model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Unwrap a loaded checkpoint (nested dict) into a flat state_dict; with ``model``, map its key prefixes.
+
+    A ``module.``/``backbone.``/head prefix is removed from a key only when ``model`` has the stripped key and not
+    the stored one; without a model the keys stay as stored.
+    """
     while isinstance(obj, dict) and not _is_state_dict(obj):
         inner = next((obj[k] for k in _NESTED if isinstance(obj.get(k), dict)), None)
         if inner is None:
@@ -57,18 +68,26 @@ def to_state_dict(obj, source: str = "checkpoint") -> dict[str, torch.Tensor]:
         obj = inner
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{source} holds a {type(obj).__name__}, expected a dict of tensors")
-    return {_strip(key): value for key, value in obj.items()}
+    if model is None:
+        return dict(obj)
+    own = set(model.state_dict())
+    return {_strip(key, own): value for key, value in obj.items()}
 
 
 def _is_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _strip(key: str) -> str:
+def _strip(key: str, own: set[str]) -> str:
+    """The least-stripped form of ``key`` (prefixes removed in ``_PREFIXES`` order) that the model has; if none
+    fits, the fully stripped key, which the strict load then reports as unexpected."""
+    candidate = key
     for prefix in _PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-    return key
+        if candidate in own:
+            return candidate
+        if candidate.startswith(prefix):
+            candidate = candidate[len(prefix):]
+    return candidate
 
 
 def mismatches(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
@@ -109,12 +128,12 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str = "
 
 def load_official(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load an official or MMPose HRNet / SimpleBaseline checkpoint file into ``model`` (strict), and return it."""
-    return load_state(model, load_checkpoint(path), source=str(path))
+    return load_state(model, load_checkpoint(path, model), source=str(path))
 
 
 def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load a torchvision ImageNet ResNet file into a posebook ResNet or SimpleBaseline (its ``fc`` is dropped)."""
-    state = {k: v for k, v in load_checkpoint(path).items() if not k.startswith("fc.")}
+    state = {k: v for k, v in load_checkpoint(path, model).items() if not k.startswith("fc.")}
     return load_state(model, state, source=str(path), ignore_missing=("deconv_layers.", "final_layer."))
 
 

@@ -10,19 +10,17 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
+from conftest import build_book
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--headless", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
@@ -40,16 +38,6 @@ CONSOLE_ALLOWLIST = {
 
 # --------------------------------------------------------------------------------------------------------------
 # Building and auditing (also used on the one-page CDN book that proves the checks can fail)
-
-def build_book(source: Path, out: Path, env: dict | None = None) -> Path:
-    """Run `jupyter-book build source -W --path-output out`; return out/_build/html (the build log on failure)."""
-    cmd = [str(JUPYTER_BOOK), "build", str(source), "-W", "--path-output", str(out)]
-    run = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
-    # the log without traceback frames: the warning or cell error that failed the build is what matters
-    log = [line for line in (run.stdout + run.stderr).splitlines() if not line.startswith("  ")]
-    assert run.returncode == 0, f"{' '.join(cmd)} failed:\n" + "\n".join(log[-80:])
-    return out / "_build" / "html"
-
 
 ASSET_TAG = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)=\"(https?:)?//[^\"]+\"[^>]*>")
 
@@ -139,17 +127,6 @@ def browser():
         instance = pw.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
-
-
-@pytest.fixture(scope="session")
-def book(tmp_path_factory) -> Path:
-    """The book built once per session in the smoke profile into test-artifacts/book (kept for inspection)."""
-    vendor = subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], capture_output=True, text=True)
-    assert vendor.returncode == 0, f"book_tools/vendor.py failed:\n{vendor.stdout}\n{vendor.stderr[-3000:]}"
-    out = ARTIFACTS / "book"
-    shutil.rmtree(out, ignore_errors=True)
-    env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache"))}
-    return build_book(ROOT, out, env)
 
 
 def built_pages(html: Path) -> list[Path]:
@@ -374,8 +351,8 @@ def public_objects() -> list[tuple[str, object]]:
     found = []
     for package in ("posebook.blocks", "posebook.codecs"):
         module = importlib.import_module(package)
-        found += [(f"{package}.{name}", getattr(module, name)) for name in module._EXPORTS]
-    found += [(f"posebook.models.create({name!r})", models._REGISTRY[name]) for name in models.available()]
+        found += [(f"{package}.{name}", getattr(module, name)) for name in module.__all__]
+    found += [(f"posebook.models.create({name!r})", models.MODELS[name]) for name in models.available()]
     for name in ("posebook.losses", "posebook.metrics"):
         module = importlib.import_module(name)
         found += [(f"{name}.{n}", obj) for n, obj in vars(module).items()

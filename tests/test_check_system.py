@@ -1,5 +1,4 @@
 """The exercise machinery: outcomes, messages, time limit, and notebook extraction."""
-import json
 import subprocess
 import sys
 import time
@@ -121,3 +120,22 @@ def test_pytest_mode_on_an_edited_notebook(tmp_path, root, source, expect):
                            str(root / "tests" / "test_exercises.py"), "--notebooks", str(path)],
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert expect in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_importing_posebook_check_imports_every_chapters_checkers_by_name():
+    """Checkers are found by explicit imports in posebook/check/__init__.py, not by scanning the package folder."""
+    import ast
+    from pathlib import Path
+
+    import posebook.check as package
+
+    folder = Path(package.__file__).parent
+    chapters = sorted(p.stem for p in folder.glob("[!_]*.py"))
+    imported = {alias.name for node in ast.parse((folder / "__init__.py").read_text()).body
+                if isinstance(node, ast.ImportFrom) and node.module == "posebook.check" for alias in node.names}
+    assert set(chapters) <= imported, f"posebook/check/__init__.py does not import {set(chapters) - imported}"
+    assert "pkgutil" not in (folder / "_core.py").read_text()
+    code = ("import sys, posebook.check as c; from posebook.check._core import _EXERCISES; "
+            f"print(sorted(m for m in {chapters!r} if 'posebook.check.' + m in sys.modules), len(_EXERCISES))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")[0]
+    assert out == f"{chapters} {len(package.exercises())}"

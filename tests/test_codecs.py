@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook.codecs import BlurHeatmap, GaussianHeatmap, dark_refine, get_max_preds, quarter_offset
+from posebook.codecs import BlurHeatmap, GaussianHeatmap, dark_refine, gaussian_modulate, get_max_preds, quarter_offset
 
 
 def random_keypoints(rng, n, margin, size=(256, 192)):
@@ -105,6 +105,25 @@ def test_unbiased_decoding_beats_argmax_and_quarter_offset_on_a_blurred_predicti
     assert errors["dark"] < 0.1 < errors["argmax+quarter"]
 
 
+@pytest.mark.parametrize("sigma", [0.1, 0.15, 0.19])
+def test_dark_decodes_narrow_targets_whose_modulation_kernel_is_one_pixel(sigma):
+    codec = GaussianHeatmap(sigma=sigma, unbiased=True)
+    assert codec.dark_kernel == 1  # 2 * round(2.5 sigma) + 1: no modulation at all
+    truth = np.array([[41.0, 17.0], [100.0, 130.0]])
+    hm, _ = codec.encode(truth, [1, 1])
+    decoded, _ = codec.decode(hm[None])
+    # no crash and a finite answer; so narrow a Gaussian drops under the log's 1e-10 floor two pixels away, so the
+    # Taylor step (DARK's and MMPose's alike) is no better than argmax here: within one heatmap pixel
+    assert np.all(np.isfinite(decoded)) and np.abs(decoded[0] - truth).max() <= 4
+
+
+def test_gaussian_modulate_with_a_one_pixel_kernel_is_the_identity():
+    hm = np.random.default_rng(6).uniform(0, 1, (2, 3, 8, 6)).astype(np.float32)
+    np.testing.assert_allclose(gaussian_modulate(hm, kernel=1), hm, rtol=1e-6)
+    with pytest.raises(ValueError, match="odd positive"):
+        gaussian_modulate(hm, kernel=4)
+
+
 def test_encode_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match=r"keypoints \(K, 2\)"):
         GaussianHeatmap().encode(np.zeros((17, 3)), np.ones(17))
@@ -134,7 +153,62 @@ def test_blur_decode_moves_a_quarter_pixel_toward_the_second_maximum_and_maps_x4
     hm[0, 0, 20, 10], hm[0, 0, 20, 11] = 1.0, 0.9  # second maximum to the right
     decoded, score = BlurHeatmap(decode_kernel=3).decode(hm)
     np.testing.assert_allclose(decoded[0, 0], [(10.25) * 4 + 2, 20 * 4 + 2], atol=1e-6)
-    assert score[0, 0] == pytest.approx(1.0)
+    assert score[0, 0] == pytest.approx(1.5)  # the map's value at round(10.25), 20, plus the official 0.5
+
+
+def test_blur_score_is_the_raw_map_value_at_the_decoded_pixel_plus_one_half():
+    # CPN-TF mptest.py / MSPN test.py: score = map / 255 + 0.5 at (round(y), round(x)) of the decoded position, on
+    # the flip-averaged map before any normalisation; our maps peak at 1 where theirs peak at 255, so + 0.5
+    hm = np.zeros((2, 1, 64, 48), np.float32)
+    hm[0, 0, 30, 20], hm[0, 0, 31, 20] = 0.3, 0.1  # decoded at row 30.25, column 20 -> pixel (30, 20): 0.3
+    hm[1, 0, 5, 7], hm[1, 0, 5, 6] = 0.05, 0.04  # a weak peak: column 6.75 rounds to 7, 0.05 + 0.5
+    decoded, score = BlurHeatmap(decode_kernel=3).decode(hm)
+    np.testing.assert_allclose(decoded[:, 0], [[20 * 4 + 2, 30.25 * 4 + 2], [6.75 * 4 + 2, 5 * 4 + 2]], atol=1e-6)
+    np.testing.assert_allclose(score[:, 0], [0.8, 0.55], atol=1e-6)
+
+
+def test_blur_joints_past_the_right_or_bottom_edge_are_clamped_onto_the_map_as_cpn_does():
+    # CPN-TF joints_heatmap_gen: x = min(x, W - 1), y = min(y, H - 1) in input px, then int(x / 4): a joint at
+    # x = 200 of a 192-wide crop lands in column int(191 / 4) = 47, at y = 300 of 256 in row int(255 / 4) = 63.
+    # It is outside the crop, so its weight is 0 (CPN's augmentation marks it invalid); left or above: not drawn.
+    codec = BlurHeatmap(kernel=7)
+    hm, weights = codec.encode([[200.0, 18.2], [43.9, 300.0], [-3.0, 18.0], [250.0, -1.0], [191.9, 255.9]],
+                               [2, 1, 2, 2, 2])
+    assert weights.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]
+    for k, (row, col) in ((0, (4, 47)), (1, (63, 10)), (4, (63, 47))):
+        one = np.zeros((64, 48), np.float32)
+        one[row, col] = 1
+        blurred = cv2.GaussianBlur(one, (7, 7), 0)
+        np.testing.assert_allclose(hm[k], blurred / blurred.max(), rtol=1e-6)
+    assert hm[2].max() == 0 and hm[3].max() == 0
+    # MSPN's generate_heatmap draws only joints inside the crop
+    unclamped, _ = BlurHeatmap(kernel=7, clamp=False).encode([[200.0, 18.2], [191.9, 255.9]], [2, 2])
+    assert unclamped[0].max() == 0 and unclamped[1].max() == 1
+
+
+def test_each_codec_declares_its_flip_test_convention():
+    assert GaussianHeatmap().flip_shift is True  # HRNet's SHIFT_HEATMAP
+    assert GaussianHeatmap(unbiased=True).flip_shift is True  # DARK's code and MMPose's DARK configs
+    assert BlurHeatmap().flip_shift is False  # CPN-TF and MSPN flip back without a shift
+
+
+def test_heatmap_codec_declares_encode_and_decode_abstract():
+    from posebook.codecs import HeatmapCodec
+    from posebook.codecs.base import HeatmapCodec as in_base
+
+    assert HeatmapCodec is in_base
+    assert isinstance(GaussianHeatmap(), HeatmapCodec) and isinstance(BlurHeatmap(), HeatmapCodec)
+
+    class EncodeOnly(HeatmapCodec):
+        flip_shift = False
+
+        def encode(self, keypoints, visibility):
+            return np.zeros((1, 2, 2)), np.zeros(1)
+
+    with pytest.raises(TypeError, match="decode"):
+        EncodeOnly((8, 8), (2, 2))
+    with pytest.raises(ValueError, match=r"GaussianHeatmap heatmap_size must be two positive sizes"):
+        GaussianHeatmap(heatmap_size=(0, 48))
 
 
 @pytest.mark.parametrize("kernel,decode_kernel", [(7, 21), (11, 5), (15, 9)])

@@ -74,6 +74,12 @@ def test_intermediate_supervision_merges_features_and_predictions_into_the_next_
     assert last(inter, hg)[1] is None and last.merge_features is None
 
 
+def on_meta(**kwargs):
+    """The hourglass built on the meta device: shapes only, no memory or arithmetic, so counting is fast."""
+    with torch.device("meta"):
+        return models.create("hourglass", **kwargs)
+
+
 def test_forward_returns_every_stack_and_predict_the_last():
     model = models.create("hourglass", stacks=3, channels=16, num_joints=17, order=3).eval()
     x = torch.randn(2, 3, 128, 96)
@@ -86,25 +92,25 @@ def test_forward_returns_every_stack_and_predict_the_last():
                                                     (1, 16, 3_426_448)])
 def test_parameter_count_matches_papers_md(stacks, joints, expected):
     # PAPERS.md §2: effective params 25.434M (8 stacks), 6.570M (2), 3.426M (1), 16 joints
-    model = models.create("hourglass", stacks=stacks, num_joints=joints)
+    model = on_meta(stacks=stacks, num_joints=joints)
     assert bench.count_params(model) == expected
 
 
 def test_eight_stacks_have_25_25m_conv_weights_with_17_joints():
-    model = models.create("hourglass", stacks=8, num_joints=17)
+    model = on_meta(stacks=8, num_joints=17)
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
     assert round(weights / 1e6, 2) == 25.25
 
 
 def test_gflops_match_papers_md_for_eight_stacks():
     # PAPERS.md §2: 20.58e9 = 19.17 * 2^30 at 256x192, 27.44e9 = 25.56 * 2^30 at 256x256 (16 joints)
-    model = models.create("hourglass", stacks=8, num_joints=16)
+    model = on_meta(stacks=8, num_joints=16)
     assert round(bench.gflops(model, (256, 192)), 2) == 19.17
     assert round(bench.gflops(model, (256, 256)), 2) == 25.56
 
 
 def test_gflops_match_papers_md_for_two_stacks():
-    model = models.create("hourglass", stacks=2, num_joints=16)
+    model = on_meta(stacks=2, num_joints=16)
     assert round(bench.gflops(model, (256, 256)), 2) == 7.76
     assert round(bench.gflops(model, (256, 192)), 2) == 5.82
 

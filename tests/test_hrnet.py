@@ -5,7 +5,7 @@ import torch
 from posebook.bench import count_params, gflops
 from posebook.blocks import ExchangeUnit, HighResolutionModule, Transition
 from posebook.models import create
-from posebook.models.hrnet import HRNet
+from posebook.models.hrnet import HRNet, HRNetConfig
 
 
 def read_key_file(path):
@@ -80,7 +80,7 @@ def test_input_not_multiple_of_32_is_refused_with_expected_shape():
 
 
 def test_official_init_is_normal_0_001_and_bn_one_zero():
-    model = HRNet(width=8)
+    model = HRNet(HRNetConfig(width=8))
     w = model.stage3[0].branches[0][0].conv1.weight
     assert abs(w.std().item() - 0.001) < 2e-4
     assert torch.all(model.bn1.weight == 1) and torch.all(model.bn1.bias == 0)
@@ -118,7 +118,7 @@ def test_exchange_output_is_relu_of_sum_of_contributions():
 
 
 def test_no_exchange_ablation_keeps_only_identity_paths_but_fuses_once_at_the_end():
-    model = HRNet(width=4, exchange=False)
+    model = HRNet(HRNetConfig(width=4, exchange=False))
     ablated = shapes(model)
     assert not any(".fuse_layers." in k for k in ablated if not k.startswith("stage4.2."))
     assert any(k.startswith("stage4.2.fuse_layers.0.3.") for k in ablated)
@@ -126,7 +126,12 @@ def test_no_exchange_ablation_keeps_only_identity_paths_but_fuses_once_at_the_en
     with torch.no_grad():
         out = model.stage2[0].fuse_layers(xs)
     assert torch.equal(out[0], torch.relu(xs[0])) and torch.equal(out[1], torch.relu(xs[1]))
-    assert count_params(model) < count_params(HRNet(width=4))
+    assert count_params(model) < count_params(HRNet(HRNetConfig(width=4)))
+    # built so by the constructor: the final unit is a full exchange unit like the official one, row 0 only
+    last = model.stage4[-1].fuse_layers
+    assert last.exchange and len(last) == 1 and not model.stage4[0].fuse_layers.exchange
+    assert shapes(model.stage4[-1]) == shapes(HRNet(HRNetConfig(width=4)).stage4[-1])
+    assert not hasattr(HRNet, "_restore_final_exchange")
 
 
 def test_transition_adapts_width_and_adds_a_half_resolution_branch_from_the_lowest():
@@ -173,3 +178,42 @@ def test_stem_options_default_to_the_official_64_channels_and_4_bottlenecks():
 def test_stem_width_below_one_is_refused_naming_it():
     with pytest.raises(ValueError, match="stem_width=0"):
         create("hrnet", width=4, stem_width=0)
+
+
+def test_named_configs_are_the_papers_w32_and_w48_and_build_the_same_model_as_create():
+    from posebook.models.hrnet import HRNET_W32, HRNET_W48
+
+    assert HRNET_W32 == HRNetConfig.w32() == HRNetConfig(width=32, stage_modules=(1, 4, 3), stage_blocks=4)
+    assert HRNET_W48 == HRNetConfig.w48() and HRNET_W48.channels(4) == [48, 96, 192, 384]
+    with torch.device("meta"):
+        built = HRNet(HRNET_W32)
+    assert built.config is HRNET_W32 and shapes(built) == shapes(on_meta("hrnet_w32"))
+    assert on_meta("hrnet", width=8, exchange=False, stem_width=16, layer1_blocks=1).config == HRNetConfig(
+        width=8, exchange=False, stem_width=16, layer1_blocks=1)
+
+
+def test_stages_are_attributes_named_as_in_the_official_model(w32):
+    names = [name for name, _ in w32.named_children()]
+    assert names == ["conv1", "bn1", "conv2", "bn2", "relu", "layer1", "transition1", "stage2", "transition2",
+                     "stage3", "transition3", "stage4", "final_layer"]
+    assert [len(w32.stage2), len(w32.stage3), len(w32.stage4)] == [1, 4, 3]
+
+
+def test_config_rejects_a_wrong_stage_layout_and_hrnet_wants_a_config():
+    with pytest.raises(ValueError, match=r"stage_modules must be three.*\(1, 4\)"):
+        HRNetConfig(stage_modules=(1, 4))
+    with pytest.raises(TypeError, match="HRNet takes an HRNetConfig"):
+        HRNet(32)
+
+
+def test_features_are_stage4_branches_by_stride_and_forward_reads_stride_4():
+    model = create("hrnet", width=4, num_joints=5).eval()
+    x = torch.randn(1, 3, 128, 96)
+    with torch.no_grad():
+        feats = model.features(x)
+        out = model(x)
+        high = model.branches(x)["stage4"][0]
+    assert list(feats) == [4, 8, 16, 32] and model.feature_channels == {4: 4, 8: 8, 16: 16, 32: 32}
+    for stride, f in feats.items():
+        assert f.shape == (1, model.feature_channels[stride], 128 // stride, 96 // stride)
+    assert torch.equal(feats[4], high) and torch.equal(out, model.final_layer(feats[4]))

@@ -60,7 +60,7 @@ def _oracle_for(dataset, codec, pick=None):
 
 @pytest.fixture(scope="module")
 def coco_gt_boxes(coco_sample):
-    from posebook.data.coco import CocoKeypoints
+    from posebook.data import CocoKeypoints
 
     return CocoKeypoints(coco_sample / "person_keypoints_sample.json", coco_sample / "images", train=False,
                          codec=_codec())
@@ -117,6 +117,69 @@ def test_the_one_column_shift_reduces_the_flip_test_error(coco_gt_boxes, oracle)
     assert oracle.calls - calls == 5
 
 
+def _blur_truth_and_crop():
+    """A perfect model of a BlurHeatmap codec, one crop, and its true keypoints (crop px) at heatmap cell centres."""
+    from posebook.codecs import BlurHeatmap
+
+    codec = BlurHeatmap(kernel=7, decode_kernel=21)
+    rng = np.random.default_rng(7)
+    cells = np.stack([rng.integers(2, 46, 17), rng.integers(2, 62, 17)], 1)
+    truth = np.c_[cells * 4 + 2.0, np.full(17, 2.0)]  # x = 4c + 2: what a perfect blob decodes to
+    crop = torch.from_numpy(rng.standard_normal((3, 256, 192)).astype(np.float32))
+    oracle = Oracle(codec)
+    oracle.learn(crop, truth)
+    return codec, oracle, crop[None], truth
+
+
+def test_blur_codec_flip_test_lands_on_the_truth_without_hrnets_shift():
+    """CPN/MSPN targets: a flipped-back ideal map equals the plain one (no shift); HRNet's shift moves it a column."""
+    codec, oracle, images, truth = _blur_truth_and_crop()
+    center, scale = [96.0, 128.0], [192 / 200, 256 / 200]  # the identity crop: image px = crop px
+    expected = inference.to_image(truth[None, :, :2], [center], [scale], (256, 192))[0]
+
+    def predict(**kw):
+        return inference.predict_crops(oracle, images, [center], [scale], codec, **kw)[0][:, :2]
+
+    plain = predict()
+    # the decoder's own quarter step toward one of the tied neighbours of a perfect blob: 1 input px at most
+    assert np.linalg.norm(plain - expected, axis=1).max() <= 1 + 1e-6
+    # the codec's convention, no shift: the flipped-back maps are the plain ones, and so is the decode
+    np.testing.assert_allclose(predict(flip_pairs=COCO.flip_pairs), plain, atol=1e-6)
+    np.testing.assert_allclose(predict(flip_pairs=COCO.flip_pairs, shift=False), plain, atol=1e-6)
+    # HRNet's shift forced onto the blur codec: 3 input px (0.75 heatmap px) to the right for most joints
+    shifted = predict(flip_pairs=COCO.flip_pairs, shift=True)[:, 0] - expected[:, 0]
+    assert shifted.min() >= 1 - 1e-6 and shifted.mean() > 2.5
+
+
+def test_predict_dataset_and_evaluate_take_the_flip_shift_from_the_codec(coco_sample):
+    from posebook.codecs import BlurHeatmap
+    from posebook.data import CocoKeypoints
+
+    codec = BlurHeatmap(kernel=7, decode_kernel=21)
+    dataset = CocoKeypoints(coco_sample / "person_keypoints_sample.json", coco_sample / "images", train=False,
+                            codec=codec)
+    oracle = _oracle_for(dataset, codec)
+
+    def error(**kw):
+        pred = inference.predict_dataset(oracle, dataset, batch_size=8, progress=False, **kw)
+        labelled = pred["gt"][..., 2] > 0
+        return np.abs(pred["keypoints"][..., 0] - pred["gt"][..., 0])[labelled].mean()
+
+    assert error() < error(shift=True)
+    assert error() == pytest.approx(error(shift=False))
+    assert (inference.evaluate(oracle, dataset, batch_size=8, progress=False)["AP"]
+            >= inference.evaluate(oracle, dataset, batch_size=8, progress=False, shift=True)["AP"])
+
+
+def test_a_codec_without_a_flip_convention_needs_an_explicit_shift():
+    class Bare:
+        input_size = (256, 192)
+
+    with pytest.raises(ValueError, match="Bare declares no flip_shift"):
+        inference.flip_shift_of(Bare())
+    assert inference.flip_shift_of(Bare(), shift=False) is False
+
+
 def test_ground_truth_oracle_scores_ap_1_on_the_real_coco_sample(coco_gt_boxes, oracle):
     stats = inference.evaluate(oracle, coco_gt_boxes, flip_test=False, batch_size=5, progress=False)
     assert stats["AP"] == pytest.approx(1.0)
@@ -140,7 +203,7 @@ def test_evaluate_equals_coco_eval_of_the_results_it_builds(coco_gt_boxes, oracl
 
 
 def test_detector_boxes_get_rescored_and_oks_nms_removes_duplicates(coco_sample):
-    from posebook.data.coco import CocoKeypoints
+    from posebook.data import CocoKeypoints
 
     gt = json.loads((coco_sample / "person_keypoints_sample.json").read_text())
     people = [a for a in gt["annotations"] if a["num_keypoints"] > 0]
@@ -172,13 +235,13 @@ def test_detector_boxes_get_rescored_and_oks_nms_removes_duplicates(coco_sample)
 
 
 def test_predict_image_finds_the_people_of_a_real_photo(coco_gt_boxes, oracle, coco_sample):
-    from posebook.data.topdown import load_image
+    from posebook.data import load_image
 
     oracle = _oracle_for(coco_gt_boxes, _codec())
     gt = json.loads((coco_sample / "person_keypoints_sample.json").read_text())
     ann = next(a for a in gt["annotations"] if a["image_id"] == 785)
     image = load_image(coco_sample / "images" / "000000000785.jpg")
-    from posebook.data.coco import clip_box
+    from posebook.data import clip_box
 
     box = clip_box(ann["bbox"], image.shape[1], image.shape[0])  # the box the dataset cropped, so the oracle knows it
     poses = inference.predict_image(oracle, image, [box], _codec(), flip_test=False)
@@ -189,7 +252,7 @@ def test_predict_image_finds_the_people_of_a_real_photo(coco_gt_boxes, oracle, c
 
 
 def test_ground_truth_oracle_scores_ap_1_on_a_synthetic_validation_set():
-    from posebook.data.topdown import SyntheticTopDown
+    from posebook.data import SyntheticTopDown
 
     dataset = SyntheticTopDown.validation(3, seed=11, codec=_codec())
     oracle = _oracle_for(dataset, _codec())

@@ -1,9 +1,8 @@
-"""The model registry and the papers' GFLOPs convention."""
+"""The models by name (``MODELS``, ``create``) and the papers' GFLOPs convention."""
 import subprocess
 import sys
 
 import pytest
-import torch
 from torch import nn
 
 from posebook import bench, models
@@ -14,12 +13,30 @@ def test_unknown_model_lists_known_names():
         models.create("no_such_net")
 
 
-def test_register_rejects_a_second_constructor_under_one_name(monkeypatch):
-    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))  # leave the real registry untouched
-    models.register("_test_net")(nn.Identity)
-    with pytest.raises(ValueError, match="registered twice"):
-        models.register("_test_net")(nn.ReLU)
+def test_models_is_a_plain_dict_of_the_model_files_constructors(monkeypatch):
+    from posebook.models import hourglass, hrnet, simple_baseline
+
+    assert models.MODELS == {"hourglass": hourglass.StackedHourglass, "hrnet": hrnet.hrnet,
+                             "hrnet_w32": hrnet.hrnet_w32, "hrnet_w48": hrnet.hrnet_w48,
+                             "simple_baseline": simple_baseline.simple_baseline}
+    assert models.available() == sorted(models.MODELS)
+    monkeypatch.setitem(models.MODELS, "_test_net", nn.Identity)
     assert isinstance(models.create("_test_net"), nn.Identity)
+
+
+def test_model_files_do_not_import_the_models_package():
+    """No cycle: posebook.models imports each model file; a model file never imports posebook.models back."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(models.__file__).parent
+    for path in sorted(folder.glob("[!_]*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "posebook.models" and not (node.level == 1 and node.module is None), path.name
+            elif isinstance(node, ast.Import):
+                assert all(a.name != "posebook.models" for a in node.names), path.name
+        assert hasattr(models, path.stem) and getattr(models, path.stem).__name__ == f"posebook.models.{path.stem}"
 
 
 def test_gflops_counts_conv_transposed_conv_and_linear_as_the_papers_do():

@@ -40,3 +40,11 @@ def test_predict_returns_heatmaps_at_quarter_resolution():
     model = create("simple_baseline", depth=18, num_joints=5, deconv_channels=32).eval()
     with torch.no_grad():
         assert model.predict(torch.zeros(2, 3, 128, 96)).shape == (2, 5, 32, 24)
+
+
+def test_head_reads_the_backbones_stride_32_feature():
+    model = create("simple_baseline", depth=18, num_joints=5, deconv_channels=32).eval()
+    x = torch.randn(1, 3, 128, 96)
+    assert model.deconv_layers[0].in_channels == model.feature_channels[32] == 512
+    with torch.no_grad():
+        assert torch.equal(model(x), model.final_layer(model.deconv_layers(model.features(x)[32])))

@@ -101,6 +101,31 @@ def test_torchvision_imagenet_resnet_loads_without_fc_into_simple_baseline(tmp_p
     assert torch.equal(model.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
 
 
+class WithBackboneAndHead(torch.nn.Module):
+    """A posebook model whose own attributes are called ``backbone`` and ``head`` (as CPN's or OpenPose's may be)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        self.head = torch.nn.Conv2d(4, 2, 1)
+        self.final_layer = torch.nn.Conv2d(2, 2, 1)
+
+
+@pytest.mark.parametrize("data_parallel", [False, True])
+def test_a_model_with_its_own_backbone_and_head_loads_its_own_checkpoint(tmp_path, data_parallel):
+    source = WithBackboneAndHead()
+    source.load_state_dict(randomised(source))
+    state = {("module." if data_parallel else "") + k: v for k, v in source.state_dict().items()}
+    torch.save({"state_dict": state}, tmp_path / "own.pth")
+    target = load_official(WithBackboneAndHead(), tmp_path / "own.pth")
+    assert all(torch.equal(target.state_dict()[k], v) for k, v in source.state_dict().items())
+    # an MMPose-style file for the same model: the prefixes it adds on top of the model's own names still go
+    torch.save({"state_dict": {"backbone." + k: v for k, v in source.state_dict().items()}}, tmp_path / "mm.pth")
+    assert set(load_checkpoint(tmp_path / "mm.pth", WithBackboneAndHead())) == set(source.state_dict())
+    # without a model to compare with, keys stay as stored
+    assert set(load_checkpoint(tmp_path / "own.pth")) == set(state)
+
+
 def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, hrnet):
     path = save_state_dict(hrnet.state_dict(), tmp_path / "out" / "w4.pt")
     assert sorted(p.name for p in path.parent.iterdir()) == ["w4.pt"]

@@ -1,21 +1,14 @@
-"""Blocks: small PyTorch modules named after the papers' parts (Hourglass, ExchangeUnit, GlobalNet, ...).
+"""Blocks: small PyTorch modules named after the papers' parts (Hourglass, ExchangeUnit, ResNet, ...).
 
-Public names are exported lazily from their submodules. To add one, add its module and one line to ``_EXPORTS``.
+Every backbone (:class:`ResNet` here, :class:`posebook.models.hrnet.HRNet`) offers one multi-scale feature API:
+``features(x) -> {stride: map}`` (``{4: C2, 8: C3, 16: C4, 32: C5}`` for ResNet, stage 4's branches for HRNet) and
+``feature_channels`` ``{stride: channels}``; heads (SimpleBaseline's deconvolutions, CPN's GlobalNet, MSPN's
+upsampling units) attach to them by stride. Chapter 07.
 """
-from posebook._lazy import lazy_exports
+from posebook.blocks.hourglass import Hourglass, IntermediateSupervision
+from posebook.blocks.hrnet import ExchangeUnit, HighResolutionModule, Transition
+from posebook.blocks.residual import Residual
+from posebook.blocks.resnet import BasicBlock, Bottleneck, ResNet
 
-# public name -> submodule that defines it
-_EXPORTS: dict[str, str] = {
-    "BasicBlock": "resnet",
-    "Bottleneck": "resnet",
-    "ResNet": "resnet",
-    "ExchangeUnit": "hrnet",
-    "HighResolutionModule": "hrnet",
-    "Transition": "hrnet",
-    "Residual": "residual",
-    "Hourglass": "hourglass",
-    "IntermediateSupervision": "hourglass",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = ["BasicBlock", "Bottleneck", "ExchangeUnit", "HighResolutionModule", "Hourglass", "IntermediateSupervision",
+           "Residual", "ResNet", "Transition"]

@@ -1,7 +1,7 @@
 """The hourglass and the intermediate-supervision step of the Stacked Hourglass (Newell et al., ECCV 2016, §3).
 
 ``Hourglass(order, channels)`` is built recursively (§3.1, Fig. 3); ``IntermediateSupervision`` is what follows each
-hourglass: features, a supervised prediction and the merge back into the next stack's input (§3.2, Fig. 4).
+hourglass: features, a supervised prediction and the merge back into the next stack's input (§3.3, Fig. 4 right).
 Explained in chapter 03 (Stacked Hourglass). Facts: PAPERS.md §2.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ class IntermediateSupervision(nn.Module):
     """After one hourglass: features (ll), the supervised heatmaps (tmpOut) and, unless last, the merge.
 
     ll = lin(Residual(hg)) with lin = 1x1 conv-BN-ReLU; tmpOut = 1x1 conv to the joints; next input =
-    inter + conv1x1(ll) + conv1x1(tmpOut) (plain 1x1 convs). Newell et al. §3.2, Fig. 4; chapter 03.
+    inter + conv1x1(ll) + conv1x1(tmpOut) (plain 1x1 convs). Newell et al. §3.3, Fig. 4 right; chapter 03.
     """
 
     def __init__(self, channels: int, num_joints: int, merge: bool = True):

@@ -20,8 +20,8 @@ def conv_bn(in_channels: int, out_channels: int, stride: int, relu: bool) -> nn.
 
 
 def upsample_path(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
-    """Lower resolution into higher (paper: "bilinear upsampling followed by a 1x1 conv"; code: 1x1 conv + BN, then
-    nearest upsampling by ``factor``, which is what the weights were trained with)."""
+    """Lower resolution into higher: 1x1 conv + BN, then nearest-neighbour upsampling by ``factor`` (paper §3,
+    Fig. 3, and the official code alike; bilinear upsampling is HRNetV2's)."""
     return nn.Sequential(conv1x1(in_channels, out_channels), nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM),
                          nn.Upsample(scale_factor=factor, mode="nearest"))
 
@@ -121,8 +121,10 @@ class Transition(nn.ModuleList):
 
 
 def make_stage(channels: list[int], num_modules: int, num_blocks: int = 4, multi_scale_output: bool = True,
-               exchange: bool = True) -> nn.Sequential:
-    """``num_modules`` HR modules in a row; only the last one honours ``multi_scale_output=False``. Paper §3, Table 1."""
-    return nn.Sequential(*(HighResolutionModule(channels, num_blocks,
-                                                multi_scale_output or m < num_modules - 1, exchange)
+               exchange: bool = True, last_exchange: bool | None = None) -> nn.Sequential:
+    """``num_modules`` HR modules in a row; only the last one honours ``multi_scale_output=False``, and its exchange
+    unit follows ``last_exchange`` (None: ``exchange``). Paper §3 (network instantiation); chapter 07."""
+    last = exchange if last_exchange is None else last_exchange
+    return nn.Sequential(*(HighResolutionModule(channels, num_blocks, multi_scale_output or m < num_modules - 1,
+                                                exchange if m < num_modules - 1 else last)
                            for m in range(num_modules)))

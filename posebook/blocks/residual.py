@@ -1,4 +1,5 @@
-"""The pre-activation bottleneck residual module of the Stacked Hourglass (Newell et al., ECCV 2016, §3.1, Fig. 4).
+"""The pre-activation bottleneck residual module of the Stacked Hourglass (Newell et al., ECCV 2016, §3.2,
+Fig. 4 left).
 
 Explained in chapter 03 (Stacked Hourglass). Facts: PAPERS.md §2, "Residual module".
 """
@@ -17,7 +18,7 @@ class Residual(nn.Module):
     """Pre-activation bottleneck: BN-ReLU-conv1x1 to half width, BN-ReLU-conv3x3, BN-ReLU-conv1x1, plus the skip.
 
     The skip is the identity when the channel counts match, else a 1x1 conv (created only then); no ReLU after the
-    addition. Newell et al. §3.1 / Fig. 4; chapter 03.
+    addition. Newell et al. §3.2, Fig. 4 left; chapter 03.
     """
 
     def __init__(self, in_channels: int, out_channels: int):

@@ -1,9 +1,10 @@
 """ResNet residual units and backbone with torchvision's attribute names, so ImageNet weights load unchanged.
 
 He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016), §3.3 and Table 1; the stride sits on the 3x3
-conv of the bottleneck ("ResNet v1.5"), as in torchvision and in the SimpleBaseline/HRNet code. The backbone returns
-its multi-scale features C2..C5 by name for the feature-pyramid chapters. Explained in chapter 07 (HRNet) and used by
-SimpleBaseline, HRNet's ``layer1``, CPN and MSPN.
+conv of the bottleneck ("ResNet v1.5"), as in torchvision and in the SimpleBaseline/HRNet code. The backbone gives
+its multi-scale features C2..C5 with the API every posebook backbone shares, ``features(x) -> {stride: map}``
+(``{4: C2, 8: C3, 16: C4, 32: C5}``) and ``feature_channels`` (``{stride: channels}``). Explained in chapter 07 (HRNet)
+and used by SimpleBaseline, HRNet's ``layer1``, CPN and MSPN.
 """
 from __future__ import annotations
 
@@ -103,11 +104,11 @@ RESNET_SPECS: dict[int, tuple[type, tuple[int, int, int, int]]] = {
     101: (Bottleneck, (3, 4, 23, 3)),
     152: (Bottleneck, (3, 8, 36, 3)),
 }
-FEATURE_NAMES = ("C2", "C3", "C4", "C5")
+FEATURE_STRIDES = (4, 8, 16, 32)  # C2..C5, the outputs of layer1..layer4
 
 
 class ResNet(nn.Module):
-    """The ResNet trunk without its classifier: ``forward`` gives C5 (stride 32); ``features`` gives C2..C5 by name.
+    """The ResNet trunk without its classifier: ``forward`` gives C5 (stride 32); ``features`` gives C2..C5 by stride.
 
     Attribute names equal torchvision's (conv1, bn1, layer1..layer4), so a torchvision ImageNet state_dict loads once
     its ``fc.*`` keys are dropped (:func:`posebook.weights.load_imagenet_resnet`). He et al. 2016 §3.4; chapter 07.
@@ -128,8 +129,8 @@ class ResNet(nn.Module):
         for i, (planes, count) in enumerate(zip(widths, counts)):
             setattr(self, f"layer{i + 1}", make_layer(block, in_channels, planes, count, stride=1 if i == 0 else 2))
             in_channels = planes * block.expansion
-        # channels of C2..C5, for heads that attach to them (SimpleBaseline's deconvs, CPN's GlobalNet)
-        self.out_channels = {name: w * block.expansion for name, w in zip(FEATURE_NAMES, widths)}
+        # channels of features(x) by stride, for heads that attach to them (SimpleBaseline's deconvs, CPN's GlobalNet)
+        self.feature_channels = {stride: w * block.expansion for stride, w in zip(FEATURE_STRIDES, widths)}
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -144,15 +145,12 @@ class ResNet(nn.Module):
     def stem(self, x: Tensor) -> Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, H/4, W/4)
 
-    def features(self, x: Tensor) -> dict[str, Tensor]:
-        """C2..C5: the outputs of layer1..layer4 at strides 4, 8, 16, 32."""
-        out = {}
-        x = self.stem(x)
-        for i, name in enumerate(FEATURE_NAMES):
-            x = getattr(self, f"layer{i + 1}")(x)
-            out[name] = x
-        return out
+    def features(self, x: Tensor) -> dict[int, Tensor]:
+        """C2..C5 by stride, ``{4: C2, 8: C3, 16: C4, 32: C5}``: the outputs of layer1..layer4 (He et al. §3.4)."""
+        c2 = self.layer1(self.stem(x))
+        c3 = self.layer2(c2)
+        c4 = self.layer3(c3)
+        return {4: c2, 8: c3, 16: c4, 32: self.layer4(c4)}
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.stem(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # C5: (B, 512 * expansion, H/32, W/32)
+        return self.features(x)[32]  # C5: (B, 512 * expansion, H/32, W/32)

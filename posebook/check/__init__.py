@@ -1,11 +1,14 @@
 """Exercise checkers: ``check("oks", my_oks)`` answers with a clear pass or a specific hint.
 
-Each chapter's checkers live in a module of this package (``intro``, ``data``, ...), registered with
-:func:`exercise` together with a reference solution and planted wrong answers that the tests prove are rejected.
-``python -m posebook.check NOTEBOOK...`` runs the exercises of a learner's edited notebooks, like the pytest mode.
+Each chapter's checkers live in a module of this package, registered with :func:`exercise` together with a
+reference solution and planted wrong answers that the tests prove are rejected. The chapters' modules are imported
+below, one line each: a new chapter adds its module and its line. ``python -m posebook.check NOTEBOOK...`` runs the
+exercises of a learner's edited notebooks, like the pytest mode.
 """
-from ._core import (CheckFailure, Exercise, Result, as_array, check, exercise, exercises, expect_close,
-                    expect_shape, get, guard, run_with_timeout)
+from posebook.check._core import (CheckFailure, Exercise, Result, as_array, check, exercise, exercises, expect_close,
+                                  expect_shape, get, guard, run_with_timeout)
+# each chapter's checkers register on import: intro (00), data (01), metrics (02), hourglass (03), hrnet (07)
+from posebook.check import data, hourglass, hrnet, intro, metrics  # noqa: F401
 
 __all__ = ["CheckFailure", "Exercise", "Result", "as_array", "check", "exercise", "exercises", "expect_close",
            "expect_shape", "get", "guard", "run_with_timeout"]

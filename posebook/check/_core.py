@@ -1,5 +1,7 @@
 """The exercise machinery: a registry of checkers, each with a reference solution and planted wrong answers.
 
+The registry fills as ``posebook.check`` imports each chapter's checker module (explicitly, one line each).
+
 A checker is a function that takes the learner's function and raises :class:`CheckFailure` with a specific hint
 (which input, what was expected, what came back). :func:`check` runs it with a time limit and turns every outcome
 into a :class:`Result`: passed, failed, not attempted (the stub still raises ``NotImplementedError``), error (the
@@ -8,7 +10,6 @@ learner's code raised) or timeout.
 from __future__ import annotations
 
 import ctypes
-import signal
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -158,25 +159,12 @@ def run_with_timeout(func: Callable, timeout: float):
         watcher.join()
 
 
-def _discover() -> None:
-    import importlib
-    import pkgutil
-
-    from posebook import check as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-
-
 def exercises() -> dict[str, Exercise]:
-    """Every registered exercise, by name."""
-    _discover()
+    """Every registered exercise, by name (the chapters' modules register theirs when ``posebook.check`` imports them)."""
     return dict(_EXERCISES)
 
 
 def get(name: str) -> Exercise:
-    _discover()
     try:
         return _EXERCISES[name]
     except KeyError:

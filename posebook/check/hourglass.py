@@ -153,7 +153,7 @@ def check_hourglass_resolutions(fn):
 
 
 def merge_solution(inter, ll, tmp_out, merge_features, merge_preds):
-    """The next stack's input: inter + conv1x1(ll) + conv1x1(tmpOut) (Newell et al. §3.2, Fig. 4)."""
+    """The next stack's input: inter + conv1x1(ll) + conv1x1(tmpOut) (Newell et al. §3.3, Fig. 4 right)."""
     return inter + merge_features(ll) + merge_preds(tmp_out)
 
 

@@ -1,15 +1,14 @@
-"""Codecs: keypoints <-> training targets and back; each is an object with ``encode`` and ``decode``. Chapter 01.
+"""Codecs: keypoints <-> training targets and back. Chapter 01.
 
-Public names are exported lazily from their submodules. To add one, add its module and one line to ``_EXPORTS``.
+Top-down heatmap codecs are :class:`HeatmapCodec` s with ``encode``, ``decode`` and their flip-test convention
+``flip_shift``; the bottom-up targets of OpenPose (confidence maps and part affinity fields) are decoded by
+grouping (:mod:`posebook.inference.bottomup`).
 """
-from posebook._lazy import lazy_exports
+from posebook.codecs.base import HeatmapCodec
+from posebook.codecs.blur import BlurHeatmap
+from posebook.codecs.gaussian import GaussianHeatmap, dark_refine, gaussian_modulate, get_max_preds, quarter_offset
+from posebook.codecs.paf import ConfidenceMaps, PartAffinityFields, coco_to_openpose, openpose_to_coco
 
-# public name -> submodule that defines it
-_EXPORTS: dict[str, str] = {
-    "GaussianHeatmap": "gaussian", "get_max_preds": "gaussian", "quarter_offset": "gaussian",
-    "dark_refine": "gaussian", "gaussian_modulate": "gaussian",
-    "BlurHeatmap": "blur",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = ["BlurHeatmap", "ConfidenceMaps", "GaussianHeatmap", "HeatmapCodec", "PartAffinityFields",
+           "coco_to_openpose", "dark_refine", "gaussian_modulate", "get_max_preds", "openpose_to_coco",
+           "quarter_offset"]

@@ -1,17 +1,19 @@
 """Blur-kernel heatmap codec of CPN and MSPN: one hot pixel blurred by cv2.GaussianBlur, peak scaled to 1.
 
-Facts from PAPERS.md §3 ("Gaussian targets") and §1.7 (last bullet): CPN-TF's ``joints_heatmap_gen`` sets the
-pixel ``int(x / stride)`` (truncation), blurs it with a (k, k) kernel and sigma 0 (OpenCV then uses
-0.3 ((k - 1) / 2 - 1) + 0.8), and scales the peak to 255; here the peak is 1, so the same losses apply to every
+Facts from PAPERS.md §3 ("Gaussian targets") and §1.7 (last bullet), checked against CPN-TF's ``dataset.py``
+(``joints_heatmap_gen``) and ``mptest.py`` and MSPN's ``JointsDataset.generate_heatmap`` and ``test.py``: the pixel
+``int(x / stride)`` (truncation) is set, blurred with a (k, k) kernel and sigma 0 (OpenCV then uses
+0.3 ((k - 1) / 2 - 1) + 0.8), and the peak scaled to 255; here the peak is 1, so the same losses apply to every
 codec. Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
-and maps heatmap px to input px with x * stride + stride / 2 (x * 4 + 2 for stride 4). Chapter 01.
+and maps heatmap px to input px with x * stride + stride / 2 (x * 4 + 2 for stride 4). The flip test does not
+shift the flipped-back maps (``flip_shift = False``: CPN-TF's ``cv2.flip``, MSPN's ``flip_back``). Chapter 01.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from .gaussian import HeatmapCodec, _numpy
+from .base import HeatmapCodec, _numpy
 
 
 def blur_sigma(kernel: int) -> float:
@@ -45,15 +47,28 @@ class BlurHeatmap(HeatmapCodec):
 
     ``kernel`` is the target's blur (CPN RefineNet 7; GlobalNet 15/11/9/7); ``decode_kernel`` is the test-time blur
     (CPN 21; MSPN COCO 5, MPII 9). PAPERS.md §3, §4, §1.7. Chapter 01.
+
+    As the official code: a joint past the right or bottom edge of the crop is drawn clamped onto the last column
+    or row (CPN-TF clamps x to W - 1, y to H - 1 input px; ``clamp=False`` leaves it out, as MSPN does), with
+    weight 0 (CPN's augmentation marks it invalid); one left of or above the crop is not drawn. The score is the
+    (flip-averaged) map's value at the decoded pixel + 0.5: the official ``value / 255 + 0.5`` on 0..255 targets,
+    and ours peak at 1 where theirs peak at 255, so ``value_ours = value_theirs / 255`` and the score is the same
+    number. Rescoring's 0.2 threshold (PAPERS.md §1.6) was set with that offset in place.
     """
 
-    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21):
+    flip_shift = False
+    #: added to the map's value to give the keypoint score (official: ``/ 255 + 0.5`` on 0..255 maps)
+    score_offset = 0.5
+
+    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21,
+                 clamp: bool = True):
         super().__init__(input_size, heatmap_size)
         for name, k in (("kernel", kernel), ("decode_kernel", decode_kernel)):
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"BlurHeatmap {name} must be an odd positive size, got {k}")
         self.kernel = int(kernel)
         self.decode_kernel = int(decode_kernel)
+        self.clamp = bool(clamp)
 
     @property
     def sigma(self) -> float:
@@ -61,24 +76,27 @@ class BlurHeatmap(HeatmapCodec):
 
     def __repr__(self):
         return (f"BlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, kernel={self.kernel}, "
-                f"decode_kernel={self.decode_kernel})")
+                f"decode_kernel={self.decode_kernel}, clamp={self.clamp})")
 
     def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
-        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-map joints get 0."""
+        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-crop weight 0."""
         kp, vis = self._inputs(keypoints, visibility)
         h, w = self.heatmap_size
         heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
-        cells = np.floor(kp / self.stride).astype(int)
-        inside = (cells[:, 0] >= 0) & (cells[:, 0] < w) & (cells[:, 1] >= 0) & (cells[:, 1] < h)
+        inside = (kp[:, 0] >= 0) & (kp[:, 0] < self.input_size[1]) & (kp[:, 1] >= 0) & (kp[:, 1] < self.input_size[0])
         weights = ((vis > 0) & inside).astype(np.float32)
-        for k in np.nonzero(weights)[0]:
+        drawn = (vis > 0) & (kp[:, 0] >= 0) & (kp[:, 1] >= 0) if self.clamp else weights > 0
+        # CPN-TF: min(x, W - 1) in input px, then int(x * w / W) (the same as floor for x >= 0)
+        limit = np.array([self.input_size[1] - 1, self.input_size[0] - 1], dtype=np.float64)
+        cells = np.floor(np.minimum(kp, limit) / self.stride).astype(int)
+        for k in np.nonzero(drawn)[0]:
             heatmaps[k, cells[k, 1], cells[k, 0]] = 1.0
             blurred = cv2.GaussianBlur(heatmaps[k], (self.kernel, self.kernel), 0)
             heatmaps[k] = blurred / blurred.max()
         return heatmaps, weights
 
     def decode(self, heatmaps) -> tuple[np.ndarray, np.ndarray]:
-        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K) = map value there)."""
+        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K) = map value there + 0.5)."""
         hm = _numpy(heatmaps)
         b, k, h, w = hm.shape
         coords = np.zeros((b, k, 2))
@@ -87,5 +105,5 @@ class BlurHeatmap(HeatmapCodec):
             for j in range(k):
                 x, y = toward_second_max(hm[i, j], self.decode_kernel)
                 coords[i, j] = x, y
-                scores[i, j] = hm[i, j, int(round(y)), int(round(x))]
+                scores[i, j] = hm[i, j, int(round(y)), int(round(x))] + self.score_offset
         return coords * self.stride + self.stride / 2, scores

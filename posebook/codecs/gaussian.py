@@ -13,12 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def _numpy(heatmaps) -> np.ndarray:
-    arr = heatmaps.detach().float().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
-    if arr.ndim != 4:
-        raise ValueError(f"heatmaps must have shape (B, K, h, w), got {arr.shape}")
-    return arr.astype(np.float32, copy=False)
+from .base import HeatmapCodec, _numpy
 
 
 def get_max_preds(heatmaps) -> tuple[np.ndarray, np.ndarray]:
@@ -63,13 +58,18 @@ def gaussian_modulate(heatmaps, kernel: int = 11) -> np.ndarray:
     DARK (Zhang et al., CVPR 2020) §3.2. Chapter 01.
     """
     hm = _numpy(heatmaps)
+    if int(kernel) != kernel or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"gaussian_modulate: kernel must be an odd positive size, got {kernel}")
+    kernel = int(kernel)
     pad = (kernel - 1) // 2
+    _, _, h, w = hm.shape
     out = np.empty_like(hm)
     for b in range(hm.shape[0]):
         for k in range(hm.shape[1]):
-            # zero padding, so the border does not invent mass that is not in the prediction
+            # zero padding, so the border does not invent mass that is not in the prediction; the slice is by
+            # size, since [pad:-pad] is empty for pad 0 (kernel 1, which DARK's rule gives sigma < 0.2)
             padded = cv2.copyMakeBorder(hm[b, k], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-            blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[pad:-pad, pad:-pad]
+            blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[pad:pad + h, pad:pad + w]
             peak = blurred.max()
             out[b, k] = blurred * (hm[b, k].max() / peak) if peak > 0 else blurred
     return out
@@ -128,27 +128,6 @@ def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> n
     return target
 
 
-class HeatmapCodec:
-    """What every heatmap codec shares: input and heatmap sizes (H, W), the stride, and input checks. Chapter 01."""
-
-    def __init__(self, input_size, heatmap_size):
-        self.input_size = tuple(int(v) for v in input_size)
-        self.heatmap_size = tuple(int(v) for v in heatmap_size)
-
-    @property
-    def stride(self) -> np.ndarray:
-        """Input pixels per heatmap pixel, (x, y)."""
-        return np.array([self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]])
-
-    @staticmethod
-    def _inputs(keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
-        kp = np.asarray(keypoints, dtype=np.float64)
-        vis = np.asarray(visibility, dtype=np.float64).reshape(-1)
-        if kp.ndim != 2 or kp.shape[1] != 2 or len(vis) != len(kp):
-            raise ValueError(f"encode expects keypoints (K, 2) and visibility (K,), got {kp.shape} and {vis.shape}")
-        return kp, vis
-
-
 class GaussianHeatmap(HeatmapCodec):
     """Keypoints (input px) <-> Gaussian heatmaps at 1/stride resolution. Chapter 01.
 
@@ -157,17 +136,27 @@ class GaussianHeatmap(HeatmapCodec):
     is argmax + quarter offset with HRNet's strict bounds, times the stride, with NO half-pixel correction (as the
     official code). ``unbiased=True``: DARK, an untruncated Gaussian at the exact sub-pixel position x / stride (as
     MMPose's unbiased encoding) and Taylor decoding.
+
+    ``flip_shift`` is True for both: HRNet's SHIFT_HEATMAP (PAPERS.md §1.7), and for DARK the convention of its
+    code (built on HRNet's, same flip test) and of MMPose's DARK configs (``shift_heatmap=True``). It is also what
+    the geometry asks: at stride 4 a flipped-back map of a sub-pixel target sits 0.75 heatmap px left of the truth
+    (the input's mirror x -> W - 1 - x is (W - 1) / 4 - x / 4 in heatmap px, the maps' own mirror w - 1 - c), and
+    the shift leaves it 0.25 px right.
     """
+
+    flip_shift = True
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), sigma: float = 2.0, unbiased: bool = False,
                  dark_kernel: int | None = None):
         super().__init__(input_size, heatmap_size)
+        if not sigma > 0:
+            raise ValueError(f"GaussianHeatmap sigma must be > 0 heatmap px, got {sigma}")
         self.sigma = float(sigma)
         self.unbiased = bool(unbiased)
         # DARK uses an 11 x 11 modulation kernel for sigma 2; scale it with sigma, keeping it odd
         self.dark_kernel = int(dark_kernel or 2 * int(round(2.5 * self.sigma)) + 1)
-        if self.dark_kernel % 2 == 0:
-            raise ValueError(f"dark_kernel must be odd, got {self.dark_kernel}")
+        if self.dark_kernel < 1 or self.dark_kernel % 2 == 0:
+            raise ValueError(f"GaussianHeatmap dark_kernel must be an odd positive size, got {self.dark_kernel}")
 
     def __repr__(self):
         return (f"GaussianHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "

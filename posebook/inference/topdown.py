@@ -1,8 +1,9 @@
 """Top-down inference for any heatmap model: crop each box, ``model.predict``, flip test, decode, back to the image.
 
 Follows the HRNet code's test path (PAPERS.md §1.6, §1.7): flip test averages the heatmaps of the input and of its
-mirror image (flipped back with the pairs and shifted one column right), the codec decodes them, and the inverse of
-the crop's affine transform (HRNet's ``transform_preds``) maps them to the image. :func:`evaluate` then builds COCO
+mirror image (flipped back with the pairs and, where the codec's convention says so, ``codec.flip_shift``, shifted
+one column right as HRNet does; CPN and MSPN do not shift), the codec decodes them, and the inverse of the crop's
+affine transform (HRNet's ``transform_preds``) maps them to the image. :func:`evaluate` then builds COCO
 results (rescoring and OKS-NMS for detector boxes) and scores them with pycocotools. Explained in chapter 02.
 """
 from __future__ import annotations
@@ -22,10 +23,10 @@ PCK_THRESHOLD = 0.2  # PCK for COCO-style data: within 0.2 x the longer side of 
 
 @torch.no_grad()
 def predict_heatmaps(model, images: torch.Tensor, flip_pairs=None, shift: bool = True) -> torch.Tensor:
-    """``model.predict`` of (B, 3, H, W) crops -> (B, K, h, w); with ``flip_pairs``, HRNet's flip test.
+    """``model.predict`` of (B, 3, H, W) crops -> (B, K, h, w); with ``flip_pairs``, the flip test.
 
-    The mirrored input's heatmaps are flipped back (pairs swapped, one-column shift if ``shift``) and averaged
-    with the plain ones. PAPERS.md §1.7; chapter 02.
+    The mirrored input's heatmaps are flipped back (pairs swapped, one-column shift if ``shift``: HRNet's
+    convention; pass the codec's ``flip_shift``) and averaged with the plain ones. PAPERS.md §1.7; chapter 02.
     """
     heatmaps = model.predict(images)
     if flip_pairs is None:
@@ -50,13 +51,27 @@ def to_image(points, centers, scales, input_size, rotations=None) -> np.ndarray:
                      for p, c, s, r in zip(points, centers, scales, rotations)]) if len(points) else points
 
 
+def flip_shift_of(codec, shift: bool | None = None) -> bool:
+    """The flip test's one-column shift: ``shift`` when given, else the codec's convention ``codec.flip_shift``."""
+    if shift is not None:
+        return bool(shift)
+    declared = getattr(codec, "flip_shift", None)
+    if declared is None:
+        raise ValueError(f"{type(codec).__name__} declares no flip_shift (its flip-test convention): give it one, "
+                         "or pass shift=True (HRNet) or shift=False (CPN, MSPN)")
+    return bool(declared)
+
+
 def predict_crops(model, images: torch.Tensor, centers, scales, codec, flip_pairs=None, rotations=None,
-                  shift: bool = True) -> np.ndarray:
-    """(B, 3, H, W) normalised crops with their boxes -> keypoints (B, K, 3): x, y in image px and the score."""
+                  shift: bool | None = None) -> np.ndarray:
+    """(B, 3, H, W) normalised crops with their boxes -> keypoints (B, K, 3): x, y in image px and the score.
+
+    With ``flip_pairs``, the flip test; ``shift`` None takes its one-column shift from ``codec.flip_shift``.
+    """
     if tuple(images.shape[-2:]) != tuple(codec.input_size):
         raise ValueError(f"crops are {tuple(images.shape[-2:])} (H, W) but the codec decodes to input size "
                          f"{tuple(codec.input_size)}: use the codec the model was trained with")
-    heatmaps = predict_heatmaps(model, images, flip_pairs, shift)
+    heatmaps = predict_heatmaps(model, images, flip_pairs, flip_shift_of(codec, shift))
     coords, scores = codec.decode(heatmaps.float().cpu())
     xy = to_image(coords, centers, scales, images.shape[-2:], rotations)
     return np.concatenate([xy, np.asarray(scores, dtype=np.float64)[..., None]], axis=-1)
@@ -83,10 +98,11 @@ def _model_device(model, device):
 
 
 def predict_image(model, image: np.ndarray, boxes, codec, skeleton: Skeleton = COCO, flip_test: bool = True,
-                  device=None) -> np.ndarray:
+                  device=None, shift: bool | None = None) -> np.ndarray:
     """Poses of the people in one RGB photo (H, W, 3) uint8, given their boxes (N, 4) COCO [x, y, w, h].
 
-    Returns (N, K, 3): x, y in image px and the heatmap score. The crops have the codec's input size. Chapter 02.
+    Returns (N, K, 3): x, y in image px and the heatmap score. The crops have the codec's input size; the flip
+    test's shift is ``codec.flip_shift`` unless ``shift`` is given. Chapter 02.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if np.asarray(image).ndim != 3 or np.asarray(image).shape[2] != 3:
@@ -99,7 +115,7 @@ def predict_image(model, image: np.ndarray, boxes, codec, skeleton: Skeleton = C
     device = _model_device(model, device)
     pairs = skeleton.flip_pairs if flip_test else None
     with _eval_mode(model):
-        return predict_crops(model, crops.to(device), centers, scales, codec, pairs)
+        return predict_crops(model, crops.to(device), centers, scales, codec, pairs, shift=shift)
 
 
 # ---- evaluation on a top-down dataset ---------------------------------------------------------------------------
@@ -109,17 +125,19 @@ def _numpy(value) -> np.ndarray:
 
 
 def predict_dataset(model, dataset, flip_test: bool = True, batch_size: int = 32, device=None,
-                    progress: bool = True) -> dict:
-    """Run the model over every item of a top-down dataset, in order.
+                    progress: bool = True, shift: bool | None = None) -> dict:
+    """Run the model over every item of a top-down dataset, in order, decoding with ``dataset.codec``.
 
     Returns numpy arrays: ``keypoints`` (N, K, 3) in image px with scores, ``image_id``, ``ann_id``, ``box_score``,
-    ``area`` (the crop box area, scale x 200 squared, as HRNet's NMS uses) and ``gt`` (N, K, 3). Chapter 02.
+    ``area`` (the crop box area, scale x 200 squared, as HRNet's NMS uses) and ``gt`` (N, K, 3). The flip test's
+    shift is the codec's ``flip_shift`` unless ``shift`` is given. Chapter 02.
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
     device = _model_device(model, device)
     pairs = dataset.skeleton.flip_pairs if flip_test else None
+    shift = flip_shift_of(dataset.codec, shift)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     parts: dict[str, list] = {k: [] for k in ("keypoints", "image_id", "ann_id", "box_score", "area", "gt")}
     with _eval_mode(model):
@@ -127,7 +145,8 @@ def predict_dataset(model, dataset, flip_test: bool = True, batch_size: int = 32
             meta = batch["meta"]
             scales = _numpy(meta["scale"])
             parts["keypoints"].append(predict_crops(model, batch["image"].to(device), _numpy(meta["center"]),
-                                                    scales, dataset.codec, pairs, _numpy(meta["rotation"])))
+                                                    scales, dataset.codec, pairs, _numpy(meta["rotation"]),
+                                                    shift))
             parts["area"].append(np.prod(scales * 200.0, axis=1))
             parts["gt"].append(_numpy(meta["keypoints"]))
             for key, name in (("image_id", "image_id"), ("ann_id", "ann_id"), ("box_score", "score")):
@@ -166,16 +185,18 @@ def pck_on_boxes(predictions: dict, coco, thr: float = PCK_THRESHOLD) -> tuple[n
 
 
 def evaluate(model, dataset, flip_test: bool = True, batch_size: int = 32, device=None, progress: bool = True,
-             nms: bool | None = None, in_vis_thre: float = 0.2, oks_thre: float = 0.9) -> dict:
+             nms: bool | None = None, in_vis_thre: float = 0.2, oks_thre: float = 0.9,
+             shift: bool | None = None) -> dict:
     """COCO keypoint AP/AR of ``model`` on a top-down dataset with a ``coco`` ground truth, plus ``PCK@0.2``.
 
     ``nms`` None: OKS-NMS for detector boxes (items with ann_id < 0), none for ground-truth boxes (the HRNet code
-    runs it for both). ``PCK@0.2`` (see :func:`pck_on_boxes`) is NaN without ground-truth boxes. Chapter 02.
+    runs it for both). ``PCK@0.2`` (see :func:`pck_on_boxes`) is NaN without ground-truth boxes. The flip test
+    follows ``dataset.codec.flip_shift`` unless ``shift`` is given. Chapter 02.
     """
     coco = getattr(dataset, "coco", None)
     if coco is None:
         raise ValueError(f"evaluate: {type(dataset).__name__} has no 'coco' ground truth (a pycocotools COCO)")
-    predictions = predict_dataset(model, dataset, flip_test, batch_size, device, progress)
+    predictions = predict_dataset(model, dataset, flip_test, batch_size, device, progress, shift)
     detector_boxes = bool(np.any(predictions["ann_id"] < 0))
     sigmas = dataset.skeleton.sigmas
     results = coco_results(predictions, detector_boxes if nms is None else nms, in_vis_thre, oks_thre, sigmas)

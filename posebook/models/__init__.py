@@ -1,54 +1,38 @@
 """Models, one file per paper, made by name: ``posebook.models.create("hourglass", stacks=2)``.
 
-Each model file registers its constructors with :func:`register`; this package imports every model file on first
-use, so adding a paper means adding one file. Every model's ``forward(x)`` returns what its loss needs and
-``predict(x)`` returns the final heatmaps (B, K, H/4, W/4) (bottom-up models: their final maps).
+``MODELS`` maps each name to its constructor in the paper's model file (``hourglass``, ``hrnet``,
+``simple_baseline``, imported below); adding a paper means adding its file, its import and its lines in ``MODELS``.
+Model files never import this package. Classes and configs live in their files (``posebook.models.hrnet.HRNet``,
+``HRNetConfig``, ``HRNET_W32``). Every model's ``forward(x)`` returns what its loss needs and ``predict(x)``
+returns the final heatmaps (B, K, H/4, W/4) (bottom-up models: their final maps).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Callable
 
-_REGISTRY: dict[str, Callable] = {}
-_discovered = False
+from posebook.models import hourglass, hrnet, simple_baseline
 
+# name -> constructor; create(name, **kwargs) calls it
+MODELS: dict[str, Callable] = {
+    "hourglass": hourglass.StackedHourglass,
+    "hrnet": hrnet.hrnet,
+    "hrnet_w32": hrnet.hrnet_w32,
+    "hrnet_w48": hrnet.hrnet_w48,
+    "simple_baseline": simple_baseline.simple_baseline,
+}
 
-def register(name: str):
-    """Decorator: make ``create(name, **kwargs)`` call the decorated constructor."""
-
-    def add(constructor: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name] is not constructor:
-            raise ValueError(f"model name {name!r} is registered twice "
-                             f"({_REGISTRY[name].__module__} and {constructor.__module__})")
-        _REGISTRY[name] = constructor
-        return constructor
-
-    return add
-
-
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-    _discovered = True
+__all__ = ["MODELS", "available", "create"]
 
 
 def available() -> list[str]:
     """The names ``create`` accepts, sorted."""
-    _discover()
-    return sorted(_REGISTRY)
+    return sorted(MODELS)
 
 
 def create(name: str, **kwargs):
-    """Build a registered model by name; an unknown name raises with the list of known names."""
-    _discover()
+    """Build a model by name; an unknown name raises with the list of known names."""
     try:
-        constructor = _REGISTRY[name]
+        constructor = MODELS[name]
     except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none yet"
-        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available())}") from None
     return constructor(**kwargs)

@@ -10,13 +10,12 @@ from torch import nn
 
 from posebook.blocks.hourglass import Hourglass, IntermediateSupervision
 from posebook.blocks.residual import Residual
-from posebook.models import register
 
 
 def stem(channels: int) -> nn.Sequential:
     """conv7x7 stride 2 + BN + ReLU, Residual, MaxPool 2, Residual, Residual: (B, 3, H, W) -> (B, C, H/4, W/4).
 
-    The paper's widths are 64 and 128 for C = 256; a narrower model scales them as C/4 and C/2. Newell et al. §3.1.
+    The paper's widths are 64 and 128 for C = 256; a narrower model scales them as C/4 and C/2. Newell et al. §3.2.
     """
     quarter, half = channels // 4, channels // 2
     return nn.Sequential(
@@ -28,7 +27,6 @@ def stem(channels: int) -> nn.Sequential:
     )
 
 
-@register("hourglass")
 class StackedHourglass(nn.Module):
     """``stacks`` hourglasses of recursion ``order`` and width ``channels``, each supervised; ``pool`` in
     ("max", "avg", "conv") is the chapter's downsampling ablation. Newell et al. §3; chapter 03.

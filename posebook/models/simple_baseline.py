@@ -9,7 +9,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from posebook.blocks.resnet import BN_MOMENTUM, ResNet, normal_init
-from posebook.models import register
 
 
 def deconv_head(in_channels: int, channels: int = 256, layers: int = 3) -> nn.Sequential:
@@ -31,13 +30,13 @@ class SimpleBaseline(ResNet):
 
     def __init__(self, depth: int = 50, num_joints: int = 17, deconv_channels: int = 256, deconv_layers: int = 3):
         super().__init__(depth)
-        self.deconv_layers = deconv_head(self.out_channels["C5"], deconv_channels, deconv_layers)
+        self.deconv_layers = deconv_head(self.feature_channels[32], deconv_channels, deconv_layers)
         self.final_layer = nn.Conv2d(deconv_channels, num_joints, 1)
         # the official head init; the ResNet keeps its He init (or ImageNet weights)
         normal_init([*self.deconv_layers.modules(), self.final_layer])
 
     def forward(self, x: Tensor) -> Tensor:
-        c5 = super().forward(x)  # (B, 2048, H/32, W/32) for depth >= 50
+        c5 = self.features(x)[32]  # (B, 2048, H/32, W/32) for depth >= 50
         return self.final_layer(self.deconv_layers(c5))  # (B, K, H/4, W/4)
 
     def predict(self, x: Tensor) -> Tensor:
@@ -45,7 +44,6 @@ class SimpleBaseline(ResNet):
         return self(x)
 
 
-@register("simple_baseline")
 def simple_baseline(depth: int = 50, num_joints: int = 17, deconv_channels: int = 256, **kwargs) -> SimpleBaseline:
     """SimpleBaseline on ResNet-``depth`` (Xiao et al., ECCV 2018, §2); loads official checkpoints. Chapter 07."""
     return SimpleBaseline(depth=depth, num_joints=num_joints, deconv_channels=deconv_channels, **kwargs)
