@@ -1,0 +1,207 @@
+"""Bottom-up parsing: from confidence maps and part affinity fields to people, as the CMU OpenPose demo does it.
+
+Cao et al., TPAMI'19 §3 (the line integral E of Eq. 11) and the CMU demo's logic as PAPERS.md §6 describes it:
+(1) the peaks of every part's smoothed map; (2) every pair of candidates of a limb's two parts scored by the PAF
+sampled along the segment between them, with a prior against limbs longer than half the image; (3) a greedy
+matching per limb type; (4) the matched limbs assembled into people, and people with few parts or a low mean
+score dropped. Then the people become COCO-17 results for ``posebook.metrics.coco_eval``. The OpenPose chapter (08).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from posebook.codecs.paf import OutputGrid, openpose_to_coco
+from posebook.data.transforms import affine_points
+from posebook.keypoints import OPENPOSE, Skeleton
+
+# the CMU demo's constants (PAPERS.md §6)
+PEAK_SIGMA = 3.0        # Gaussian smoothing of each confidence map before the peak search, input px
+THRE1 = 0.1             # a peak's smoothed value must exceed this
+THRE2 = 0.05            # a PAF sample along a candidate limb counts when its dot product exceeds this
+MID_NUM = 10            # samples along a candidate limb
+MIN_ABOVE = 0.8         # more than this share of the samples must exceed THRE2
+MIN_PARTS = 4           # people with fewer parts are dropped
+MIN_MEAN_SCORE = 0.4    # people whose score per part is lower are dropped
+STARTING_LIMBS = 17     # only the first 17 limb types start a person; the last two (ear-shoulder) are redundant
+
+
+def _maps(value, what: str) -> np.ndarray:
+    arr = value.detach().float().cpu().numpy() if hasattr(value, "detach") else np.asarray(value, np.float32)
+    if arr.ndim != 3:
+        raise ValueError(f"{what} must have shape (C, H, W), got {arr.shape}")
+    return arr.astype(np.float32, copy=False)
+
+
+def find_peaks(heatmaps, thre1: float = THRE1, sigma: float = PEAK_SIGMA) -> list[np.ndarray]:
+    """Part candidates: per map of (K, H, W), an (n, 3) array x, y, score of the points where the smoothed map is
+    >= its left and upper neighbours, > its right and lower ones, and > thre1; the score is the unsmoothed value
+    there (row-major order). The demo takes >= all four, which keeps both pixels of a two-pixel plateau.
+
+    The CMU demo's peak search (PAPERS.md §6 step 1); the OpenPose chapter (08).
+    """
+    maps = _maps(heatmaps, "heatmaps")
+    radius = int(4 * sigma + 0.5)  # a Gaussian truncated at 4 sigma
+    peaks = []
+    for part in maps:
+        smooth = cv2.GaussianBlur(part, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT)
+        # outside the map counts as 0, so a peak may sit on the border; strict toward the right and bottom
+        # neighbours, so a plateau of two equal pixels (a part halfway between two) gives one peak, not two
+        padded = np.pad(smooth, 1)
+        is_peak = ((smooth >= padded[1:-1, :-2]) & (smooth > padded[1:-1, 2:])
+                   & (smooth >= padded[:-2, 1:-1]) & (smooth > padded[2:, 1:-1]) & (smooth > thre1))
+        ys, xs = np.nonzero(is_peak)
+        peaks.append(np.stack([xs, ys, part[ys, xs]], axis=1).astype(np.float64))
+    return peaks
+
+
+def score_limbs(cand_a: np.ndarray, cand_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray,
+                image_height: float, mid_num: int = MID_NUM, thre2: float = THRE2) -> np.ndarray:
+    """Scores (nA, nB) of every candidate limb A_i -> B_j; -inf where it is not accepted.
+
+    score = mean over ``mid_num`` points from A to B (rounded to pixels) of PAF . unit(AB), plus
+    min(0.5 image_height / |AB| - 1, 0); accepted when more than 80% of the dot products exceed thre2 and
+    score > 0 (a zero-length pair is never accepted). TPAMI'19 Eq. 11; PAPERS.md §6 step 2; chapter 08.
+    """
+    vec = cand_b[None, :, :2] - cand_a[:, None, :2]                   # (nA, nB, 2)
+    norm = np.hypot(vec[..., 0], vec[..., 1])
+    unit = vec / np.maximum(norm, 1e-12)[..., None]
+    t = np.linspace(0.0, 1.0, mid_num)
+    points = cand_a[:, None, None, :2] + t[:, None] * vec[:, :, None, :]  # (nA, nB, mid_num, 2)
+    h, w = paf_x.shape
+    px = np.clip(np.rint(points[..., 0]).astype(int), 0, w - 1)
+    py = np.clip(np.rint(points[..., 1]).astype(int), 0, h - 1)
+    dots = paf_x[py, px] * unit[..., 0, None] + paf_y[py, px] * unit[..., 1, None]
+    prior = np.minimum(0.5 * image_height / np.maximum(norm, 1e-12) - 1.0, 0.0)
+    score = dots.mean(axis=-1) + prior
+    accepted = ((dots > thre2).sum(axis=-1) > MIN_ABOVE * mid_num) & (score > 0) & (norm > 0)
+    return np.where(accepted, score, -np.inf)
+
+
+def match_limbs(scores: np.ndarray) -> np.ndarray:
+    """Greedy matching of one limb type: accepted pairs by score, best first, each candidate used once, at most
+    min(nA, nB) of them. Returns (m, 3) rows i, j, score. PAPERS.md §6 step 3; chapter 08."""
+    i_all, j_all = np.nonzero(np.isfinite(scores))
+    order = np.argsort(-scores[i_all, j_all], kind="stable")
+    used_a, used_b, rows = set(), set(), []
+    for i, j in zip(i_all[order], j_all[order]):
+        if len(rows) >= min(scores.shape):
+            break
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            rows.append((i, j, scores[i, j]))
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: Skeleton = OPENPOSE,
+             min_parts: int = MIN_PARTS, min_mean_score: float = MIN_MEAN_SCORE):
+    """People from the matched limbs: (parts (P, K) int, candidate id or -1; totals (P,); counts (P,)).
+
+    ``connections[c]`` holds rows (id_a, id_b, score) of limb type c, ids indexing ``peak_scores``. A limb joins
+    the person holding either end: it adds its B end there; if both ends lie in two people who share no part,
+    they are merged; if neither, a new person starts (first 17 limb types only). A person's total is its parts'
+    scores plus its limbs' scores; people with < min_parts parts or total / parts < min_mean_score are dropped.
+    PAPERS.md §6 step 4; the OpenPose chapter (08).
+    """
+    k = skeleton.num_keypoints
+    people: list[np.ndarray] = []   # each: K candidate ids (-1 where the part is missing)
+    totals: list[float] = []
+    counts: list[int] = []
+    for c, ((a, b), rows) in enumerate(zip(skeleton.limbs, connections)):
+        for id_a, id_b, score in rows:
+            id_a, id_b = int(id_a), int(id_b)
+            owners = [p for p, parts in enumerate(people) if parts[a] == id_a or parts[b] == id_b][:2]
+            if len(owners) == 2 and not ((people[owners[0]] >= 0) & (people[owners[1]] >= 0)).any():
+                keep, gone = owners
+                people[keep] = np.maximum(people[keep], people[gone])  # disjoint parts: take the present ones
+                totals[keep] += totals[gone] + score
+                counts[keep] += counts[gone]
+                del people[gone], totals[gone], counts[gone]
+            elif owners:
+                p = owners[0]
+                if people[p][b] != id_b:
+                    people[p][b] = id_b
+                    counts[p] += 1
+                    totals[p] += peak_scores[id_b] + score
+            elif c < STARTING_LIMBS:
+                parts = np.full(k, -1, dtype=int)
+                parts[a], parts[b] = id_a, id_b
+                people.append(parts)
+                totals.append(peak_scores[id_a] + peak_scores[id_b] + score)
+                counts.append(2)
+    kept = [p for p in range(len(people)) if counts[p] >= min_parts and totals[p] / counts[p] >= min_mean_score]
+    return (np.array([people[p] for p in kept], dtype=int).reshape(-1, k),
+            np.array([totals[p] for p in kept], dtype=np.float64), np.array([counts[p] for p in kept], dtype=int))
+
+
+def parse(heatmaps, pafs, skeleton: Skeleton = OPENPOSE, image_height: float | None = None,
+          thre1: float = THRE1, thre2: float = THRE2, mid_num: int = MID_NUM) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence maps (K or K + 1, H, W) and PAFs (2L, H, W) at input resolution -> (poses (P, K, 3) x, y, part
+    score, zeros where a part is missing; scores (P,) the total per part). A background channel is ignored.
+
+    ``image_height`` (for the distance prior) defaults to H. TPAMI'19 §3; PAPERS.md §6; chapter 08.
+    """
+    heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
+    k, limbs = skeleton.num_keypoints, skeleton.limbs
+    if len(heat) not in (k, k + 1) or len(field) != 2 * len(limbs) or heat.shape[1:] != field.shape[1:]:
+        raise ValueError(f"parse expects heatmaps ({k} or {k + 1}, H, W) and pafs ({2 * len(limbs)}, H, W) for "
+                         f"{skeleton.name}, got {heat.shape} and {field.shape}")
+    height = float(image_height if image_height is not None else heat.shape[1])
+    peaks = find_peaks(heat[:k], thre1)
+    first_id = np.cumsum([0] + [len(p) for p in peaks])  # candidate ids of part j: first_id[j] ...
+    candidates = np.concatenate(peaks) if first_id[-1] else np.zeros((0, 3))
+    connections = []
+    for c, (a, b) in enumerate(limbs):
+        if not len(peaks[a]) or not len(peaks[b]):
+            connections.append(np.zeros((0, 3)))
+            continue
+        scores = score_limbs(peaks[a], peaks[b], field[2 * c], field[2 * c + 1], height, mid_num, thre2)
+        rows = match_limbs(scores)
+        rows[:, 0] += first_id[a]
+        rows[:, 1] += first_id[b]
+        connections.append(rows)
+    parts, totals, counts = assemble(connections, candidates[:, 2], skeleton)
+    poses = np.where((parts >= 0)[..., None], candidates[np.maximum(parts, 0)], 0.0) if len(candidates) \
+        else np.zeros((0, k, 3))
+    return poses.reshape(-1, k, 3), totals / np.maximum(counts, 1)
+
+
+def parse_outputs(heatmaps, pafs, stride: int = 8, matrix=None, image_size=None, flipped: bool = False,
+                  skeleton: Skeleton = OPENPOSE, **thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """A network's maps (C, h, w) and (2L, h, w) at 1/stride -> people in the image: upsample x stride (cubic),
+    parse, and map back through the inverse of ``matrix`` (2, 3), image -> input (a sample's ``meta['matrix']``);
+    ``flipped`` (``meta['flipped']``): the input was mirrored, so the parsed left parts are the image's right ones.
+
+    Without ``matrix`` the image sits at the input's top-left (the demo pads right and bottom) and ``image_size``
+    (H, W) crops the padding off. PAPERS.md §6 (test time); the OpenPose chapter (08).
+    """
+    heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
+    grid = OutputGrid((heat.shape[1] * stride, heat.shape[2] * stride), stride)
+    zoom = 1.0 if matrix is None else float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, float)[:, :2]))))
+    crop = image_size if matrix is None else None
+    height = None if image_size is None else float(image_size[0]) * zoom
+    poses, scores = parse(grid.upsample(heat, crop), grid.upsample(field, crop), skeleton, height, **thresholds)
+    if matrix is not None:
+        poses = to_image(poses, matrix)
+    if flipped:
+        poses = poses[:, skeleton.flip_index()]
+    return poses, scores
+
+
+def to_image(poses, matrix) -> np.ndarray:
+    """Poses (P, K, 3) in input px -> the image, through the inverse of ``matrix`` (image -> input); missing parts
+    (score 0) stay at 0. The OpenPose chapter (08)."""
+    out = np.array(poses, dtype=np.float64)
+    m = np.vstack([np.asarray(matrix, dtype=np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
+    present = out[..., 2] > 0
+    out[..., :2] = np.where(present[..., None], affine_points(out[..., :2], np.linalg.inv(m)[:2]), 0.0)
+    return out
+
+
+def coco_results(image_id: int, poses, scores) -> list[dict]:
+    """OpenPose-18 poses (P, 18, 3) and scores (P,) -> COCO keypoint results (COCO-17, x, y, score; the neck
+    dropped) for ``posebook.metrics.coco_eval``. The OpenPose chapter (08)."""
+    coco = openpose_to_coco(np.asarray(poses, dtype=np.float64).reshape(-1, OPENPOSE.num_keypoints, 3))
+    return [{"image_id": int(image_id), "category_id": 1, "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
+             "score": float(s)} for kp, s in zip(coco, np.asarray(scores, dtype=np.float64).reshape(-1))]
