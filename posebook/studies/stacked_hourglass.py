@@ -1,0 +1,323 @@
+"""Chapter 03's study: the Stacked Hourglass paper's claims (Newell, Yang, Deng, ECCV 2016, §4.2; ABLATIONS.md §1).
+
+- ``intermediate_supervision``: the same 2-stack network trained with every stack supervised beats it trained with
+  only the last one supervised (HG-Stacked-Int against HG-Stacked, Fig. 8).
+- ``supervision_gradient`` (probe): on a fixed batch at initialisation, supervision puts more gradient into the
+  first stack's parameters.
+- ``stacking``: at equal parameters (channels chosen so the counts match), more stacks predict better (Fig. 9 right).
+- ``refinement``: the last stack makes fewer left/right inversions and misses than the first (Fig. 9 left), read
+  from the supervised 2-stack runs.
+
+The data holds the difficulty these ideas address: the synthetic setting's front, side and back views (left/right
+needs the whole body), occluders and up to four overlapping people. The training crops are rendered once per study
+and reused by every variant and seed. Run with ``python -m posebook.study 03``. Chapter 03.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import posebook
+from posebook import metrics, models
+from posebook.bench import count_params
+from posebook.keypoints import COCO
+from posebook.losses import JointsMSELoss, MultiOutputLoss
+from posebook.study import Claim, RenderedItems, Variant
+
+CHAPTER = "03_stacked_hourglass"
+TRAIN_SEED, VAL_SEED = 0, 1_000_003  # the rendered training crops and the validation scenes
+
+# Per profile: model, data and budget. The cpu budget fits the whole study (12 trainings, 2 probes x 3 seeds) in
+# 90 minutes of a 2-core machine; `python -m posebook.study 03 --profile cpu --dry-run` prints the estimate.
+# Batch 32 with channels_last trains 1.7x more samples/s than batch 8 on 2 cores (issue 12). The base widths (52 on
+# cpu, 112 on gpu) are those whose 1- and 4-stack equal-parameter twins land within 5% of their parameter count
+# with widths in multiples of 4 (the stem uses C/4).
+SIZES = {
+    "smoke": dict(input_size=(64, 48), heatmap_size=(16, 12), sigma=1.0, image_size=(128, 128), channels=16,
+                  order=2, stacks=2, batch_size=8, steps=4, warmup=0, lr=2e-3, train_items=32, val_people=4,
+                  val_every=2, probe_batch=4),
+    "cpu": dict(input_size=(128, 96), heatmap_size=(32, 24), sigma=2.0, image_size=(256, 256), channels=52,
+                order=3, stacks=2, batch_size=32, steps=700, warmup=30, lr=2e-3, train_items=11200, val_people=200,
+                val_every=175, probe_batch=16),
+    "gpu": dict(input_size=(256, 192), heatmap_size=(64, 48), sigma=2.0, image_size=(256, 256), channels=112,
+                order=4, stacks=2, batch_size=32, steps=4000, warmup=200, lr=1e-3, train_items=16000,
+                val_people=500, val_every=500, probe_batch=16),
+}
+SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
+MAX_PEOPLE = 4
+
+PAPER_SUPERVISION = ("Fig. 8 (§4.2, MPII val, PCKh on wrists/elbows/knees/ankles): HG-Stacked-Int trains above "
+                     "HG-Stacked; curves only, no end values printed (ABLATIONS.md H2-H4)")
+PAPER_GRADIENT = ("no figure: §3.3 motivates intermediate supervision as a loss applied to every stack's "
+                  "prediction (ABLATIONS.md H1, H4)")
+PAPER_STACKING = ("Fig. 9 right (§4.2, MPII val, equal parameters): 2 / 4 / 8 stacks reach 87.4 / 87.8 / 88.1%; "
+                  "Fig. 8: HG-Stacked (2 x 4 modules) above HG (1 x 8 modules) (ABLATIONS.md H3, H6, H7)")
+PAPER_REFINEMENT = ("Fig. 9 left (§4.2): mistakes of the 2nd hourglass fixed by the 8th (left/right swaps, joints "
+                    "of other people); halfway vs final: 84.6 / 86.5 / 87.1% vs 87.4 / 87.8 / 88.1% for 2 / 4 / 8 "
+                    "stacks (ABLATIONS.md H8, H9)")
+
+
+# ---- declarations ------------------------------------------------------------------------------------------------
+
+def claims(profile: str) -> list[Claim]:
+    """Chapter 03's claims at ``profile``'s size. Newell et al. §4.2."""
+    base = dict(SIZES[profile], profile=profile, scene=SCENE, max_people=MAX_PEOPLE, supervise_all=True)
+    stacks = base["stacks"]
+    unsupervised = dict(base, supervise_all=False)
+    target = _params(stacks, base["channels"], base["order"])
+    wide = dict(base, stacks=1, channels=equal_params_channels(1, target, base["order"]))
+    deep = dict(base, stacks=2 * stacks, channels=equal_params_channels(2 * stacks, target, base["order"]))
+    return [
+        Claim(CHAPTER, "intermediate_supervision",
+              f"supervising every stack of a {stacks}-stack hourglass makes its final prediction better than "
+              "supervising only the last stack", "PCK@0.2", PAPER_SUPERVISION,
+              (Variant("with", train, base), Variant("without", train, unsupervised)), effect=("with", "without")),
+        Claim(CHAPTER, "supervision_gradient",
+              "at initialisation, on a fixed batch, intermediate supervision puts more gradient into the first "
+              "stack's parameters", "grad_norm.stack1", PAPER_GRADIENT,
+              (Variant("with", gradient_probe, base, kind="probe"),
+               Variant("without", gradient_probe, unsupervised, kind="probe")), effect=("with", "without")),
+        Claim(CHAPTER, "stacking",
+              f"at equal parameters, {2 * stacks} stacks predict better than 1 (channels {wide['channels']} / "
+              f"{base['channels']} / {deep['channels']})", "PCK@0.2", PAPER_STACKING,
+              (Variant("1-stack", train, wide), Variant(f"{stacks}-stacks", of="intermediate_supervision/with"),
+               Variant(f"{2 * stacks}-stacks", train, deep)), effect=(f"{2 * stacks}-stacks", "1-stack")),
+        Claim(CHAPTER, "refinement",
+              f"the last of {stacks} supervised stacks makes fewer left/right inversions and misses than the first",
+              "error.inversion+miss", PAPER_REFINEMENT,
+              (Variant("stack1", of="intermediate_supervision/with", read="stack1.error.inversion+miss"),
+               Variant(f"stack{stacks}", of="intermediate_supervision/with",
+                       read=f"stack{stacks}.error.inversion+miss")),
+              effect=(f"stack{stacks}", "stack1"), sign=-1),
+    ]
+
+
+def _model(config: dict) -> nn.Module:
+    return models.create("hourglass", stacks=config["stacks"], channels=config["channels"],
+                         num_joints=COCO.num_keypoints, order=config["order"])
+
+
+@functools.lru_cache(maxsize=None)
+def _params(stacks: int, channels: int, order: int) -> int:
+    return count_params(models.create("hourglass", stacks=stacks, channels=channels, num_joints=COCO.num_keypoints,
+                                      order=order))
+
+
+@functools.lru_cache(maxsize=None)
+def equal_params_channels(stacks: int, params: int, order: int) -> int:
+    """The width (a multiple of 4) whose ``stacks``-stack hourglass has the parameter count nearest ``params``.
+
+    Parameters grow about as stacks x channels^2, so the search starts there. Newell et al. §4.2 (equal capacity).
+    """
+    guess = math.sqrt(params / _params(stacks, 64, order)) * 64
+    candidates = range(max(4, int(guess * 0.8) // 4 * 4), int(guess * 1.2) + 8, 4)
+    return min(candidates, key=lambda c: abs(_params(stacks, c, order) - params))
+
+
+def _loss(config: dict) -> MultiOutputLoss:
+    weights = None if config["supervise_all"] else [0.0] * (config["stacks"] - 1) + [1.0]
+    return MultiOutputLoss(JointsMSELoss(), weights)
+
+
+# ---- data: rendered once -----------------------------------------------------------------------------------------
+
+def _data_settings(config: dict) -> dict:
+    keys = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people")
+    return {k: config[k] for k in keys}
+
+
+def training_items(config: dict, progress: bool = False) -> RenderedItems:
+    """The study's training crops (seeded augmentation included), rendered once and cached on disk and in memory.
+    Chapter 03."""
+    return _training_items(json.dumps(dict(_data_settings(config), items=config["train_items"]), sort_keys=True),
+                           progress)
+
+
+@functools.lru_cache(maxsize=2)
+def _training_items(key: str, progress: bool) -> RenderedItems:
+    from posebook.data import SyntheticTopDown
+
+    s = json.loads(key)
+
+    def make():
+        return SyntheticTopDown(s["items"], seed=TRAIN_SEED, train=True, input_size=s["input_size"],
+                                heatmap_size=s["heatmap_size"], sigma=s["sigma"], image_size=s["image_size"],
+                                max_people=s["max_people"], **s["scene"])
+
+    return RenderedItems.cached("03-train", s, make, progress)
+
+
+def validation_set(config: dict):
+    """At least ``val_people`` people of fixed synthetic validation scenes (COCO ground truth for AP). Chapter 03."""
+    return _validation(json.dumps(dict(_data_settings(config), people=config["val_people"]), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2)
+def _validation(key: str):
+    from posebook.data import SyntheticTopDown
+
+    s = json.loads(key)
+    images = max(1, math.ceil(s["people"] / 2))
+    while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
+        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
+                                          heatmap_size=s["heatmap_size"], sigma=s["sigma"],
+                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
+        if len(val) >= s["people"]:
+            return val
+        images = math.ceil(images * 1.25) + 1
+
+
+# ---- the trained variant -----------------------------------------------------------------------------------------
+
+class _Stack(nn.Module):
+    """A stacked hourglass whose ``predict`` answers with stack ``index``'s heatmaps (per-stack evaluation)."""
+
+    def __init__(self, model: nn.Module, index: int):
+        super().__init__()
+        self.model, self.index = model, index
+
+    def predict(self, x):
+        return self.model(x)[self.index]
+
+
+def scores(model: nn.Module, val, prefix: str = "") -> tuple[dict, np.ndarray]:
+    """COCO AP/AR, PCK@0.2 and error-kind shares (Ronchi & Perona) on ``val``; also the error kind per keypoint.
+    Chapter 03."""
+    from posebook.inference import coco_results, pck_on_boxes, predict_dataset
+
+    pred = predict_dataset(model, val, progress=False)
+    sigmas = val.skeleton.sigmas
+    stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
+    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco)[1]
+    areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
+    errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
+                                     image_ids=pred["image_id"])
+    stats.update({f"error.{k}": v for k, v in errors["share"].items()})
+    stats["error.inversion+miss"] = errors["share"]["inversion"] + errors["share"]["miss"]
+    return {f"{prefix}{k}": float(v) for k, v in stats.items()}, errors["kind"]
+
+
+def train(config: dict, seed: int, progress: bool = False) -> dict:
+    """Train one hourglass of ``config`` with ``seed`` (init and data order) on the rendered crops; score it.
+
+    Curves every ``val_every`` steps; at the end every stack is scored, and ``refined.fixed``/``refined.broken`` count
+    the keypoints the last stack turns from inversion/miss into good/jitter, and back. Newell et al. §4.2.
+    """
+    from posebook.train import Trainer
+
+    items, val = training_items(config, progress), validation_set(config)
+    torch.manual_seed(seed)
+    model = _model(config)
+    last = {}
+
+    def validate(m):
+        stats, last["kind"] = scores(m, val)
+        return stats
+
+    trainer = Trainer(model, items, _loss(config), steps=config["steps"], batch_size=config["batch_size"],
+                      optimizer="adam", lr=config["lr"], schedule="cosine", warmup_steps=config["warmup"],
+                      seed=seed, validate=validate, val_every=config["val_every"],
+                      log_every=max(1, config["steps"] // 50), channels_last=True, progress=progress)
+    history = trainer.fit()
+    stacks = config["stacks"]
+    final = {k: v for k, v in history[-1].items() if k not in ("step", "loss", "lr", "samples_per_s")}
+    final.update({f"stack{stacks}.{k}": v for k, v in list(final.items())})
+    model.eval()
+    for s in range(stacks - 1):
+        stats, kind = scores(_Stack(model, s), val, prefix=f"stack{s + 1}.")
+        final.update(stats)
+        if s == 0:
+            final.update(_refined(kind, last["kind"]))
+    final["params"] = count_params(model)
+    return {"curves": history, "final": final, "val_people": len(val), "device": str(trainer.device)}
+
+
+def _refined(first: np.ndarray, final: np.ndarray) -> dict:
+    """Shares of labelled keypoints fixed (inversion/miss -> good/jitter) and broken (the reverse) by later stacks."""
+    labelled = max(int((first >= 0).sum()), 1)
+    wrong_first, wrong_final = np.isin(first, (2, 4)), np.isin(final, (2, 4))
+    right_first, right_final = np.isin(first, (0, 1)), np.isin(final, (0, 1))
+    return {"refined.fixed": float((wrong_first & right_final).sum() / labelled),
+            "refined.broken": float((right_first & wrong_final).sum() / labelled)}
+
+
+# ---- the probe ---------------------------------------------------------------------------------------------------
+
+def gradient_probe(config: dict, seed: int) -> dict:
+    """The gradient norm reaching the first and the last hourglass's parameters, for the model initialised with
+    ``seed`` on the first ``probe_batch`` training crops (train mode, no step taken): deterministic. §3.3."""
+    items = training_items(config)
+    batch = [items[i] for i in range(config["probe_batch"])]
+    image, target, weight = (torch.stack([b[k] for b in batch]) for k in ("image", "target", "target_weight"))
+    torch.manual_seed(seed)
+    model = _model(config).train()
+    _loss(config)(model(image), target, weight).backward()
+
+    def norm(module: nn.Module) -> float:
+        return float(torch.sqrt(sum(p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None)))
+
+    final = {"grad_norm.stack1": norm(model.hourglasses[0]), "grad_norm.last": norm(model.hourglasses[-1])}
+    return {"curves": [], "final": final, "val_people": None, "device": "cpu"}
+
+
+# ---- estimates for --dry-run ---------------------------------------------------------------------------------------
+
+def estimate_data(profile: str) -> tuple[float, str]:
+    """Seconds to render the training crops (0 when cached), timed on a few items. Chapter 03."""
+    from posebook.data import SyntheticTopDown
+
+    config = dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE)
+    settings = dict(_data_settings(config), items=config["train_items"])
+    if RenderedItems.cache_path("03-train", settings).exists():
+        return 0.0, "cached"
+    probe = SyntheticTopDown(8, seed=TRAIN_SEED, train=True, input_size=config["input_size"],
+                             heatmap_size=config["heatmap_size"], sigma=config["sigma"],
+                             image_size=config["image_size"], max_people=MAX_PEOPLE, **SCENE)
+    start = time.perf_counter()
+    for i in range(len(probe)):
+        probe[i]
+    seconds = (time.perf_counter() - start) / len(probe) * config["train_items"]
+    return seconds, f"{config['train_items']} crops"
+
+
+def estimate_run(config: dict, kind: str) -> tuple[float, str]:
+    """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data).
+    Chapter 03."""
+    model = _model(config)
+    params = count_params(model)
+    h, w = config["input_size"]
+    if kind == "probe":
+        x = torch.randn(config["probe_batch"], 3, h, w)
+        start = time.perf_counter()
+        model(x)[-1].sum().backward()
+        return time.perf_counter() - start, f"{params / 1e6:.3f}M params"
+    device = posebook.device()
+    model = model.to(device, memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.randn(config["batch_size"], 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
+    t = torch.rand(config["batch_size"], COCO.num_keypoints, *config["heatmap_size"], device=device)
+    wt = torch.ones(config["batch_size"], COCO.num_keypoints, device=device)
+    loss_fn, timings = _loss(config), []
+    for _ in range(4):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss_fn(model(x), t, wt).backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - start)
+    step = float(np.median(timings[1:]))
+    model.eval()
+    with torch.no_grad():
+        start = time.perf_counter()
+        model(x)
+        per_crop = (time.perf_counter() - start) / config["batch_size"]
+    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
+    # each evaluation: flip test (2 forwards per person) + decoding and COCOeval (~10 ms per person, measured)
+    one_eval = config["val_people"] * (2 * per_crop + 0.01)
+    seconds = step * config["steps"] + one_eval * (evals + config["stacks"] - 1)
+    return seconds, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step, {one_eval:.0f} s/eval"

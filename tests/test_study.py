@@ -1,0 +1,294 @@
+"""posebook.study: verdicts from records, skip-existing runs, atomic and checked records, the summary's JSON, CPU and
+GPU records kept apart, and one real smoke run of chapter 03's intermediate-supervision claim."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+
+import pytest
+import torch
+
+from posebook import study, studies
+from posebook.study import Claim, Variant
+
+TOY = "99_toy"
+
+
+# ---- the verdict rule -------------------------------------------------------------------------------------------
+
+def test_verdict_is_shown_when_the_effect_exceeds_both_seed_ranges_with_the_claimed_sign():
+    assert study.verdict([0.60, 0.62, 0.61], [0.50, 0.52, 0.51]) == "shown"
+    assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], sign=-1) == "shown"
+
+
+def test_verdict_is_not_shown_when_the_sign_is_wrong():
+    assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], sign=1) == "not shown"
+
+
+def test_verdict_is_not_shown_when_a_seed_range_is_as_large_as_the_effect():
+    # effect 0.10; the first variant's range 0.12 swallows it, though the other's (0.02) does not
+    assert study.verdict([0.55, 0.67, 0.61], [0.50, 0.52, 0.51]) == "not shown"
+    assert study.verdict([0.60, 0.62, 0.61], [0.45, 0.57, 0.51]) == "not shown"
+    assert study.verdict([0.6], [0.6]) == "not shown"  # no effect at all
+
+
+def test_verdict_is_not_shown_for_an_incomplete_study():
+    assert study.verdict([0.60, 0.62, 0.61], [0.50, 0.52, 0.51], complete=False) == "not shown"
+    assert study.verdict([], [0.5]) == "not shown"
+
+
+def test_a_trained_claim_needs_three_seeds():
+    with pytest.raises(ValueError, match="at least 3 seeds"):
+        Claim(TOY, "c", "s", "m", "p", (Variant("a", _probe), Variant("b", _probe)), ("a", "b"), seeds=(0, 1))
+
+
+def test_chapters_are_named_by_stem_or_number():
+    assert studies.resolve("03") == "03_stacked_hourglass" == studies.resolve("3")
+    assert studies.resolve("03_stacked_hourglass") == "03_stacked_hourglass"
+    with pytest.raises(ValueError, match="no study is declared for chapter '42'"):
+        studies.resolve("42")
+
+
+# ---- a toy chapter: probes that count their calls -----------------------------------------------------------------
+
+CALLS: list = []
+
+
+def _probe(config, seed):
+    CALLS.append((config["value"], seed))
+    return {"final": {"m": config["value"] + 0.001 * seed}, "curves": [{"step": 1, "m": 0.0}], "val_people": None}
+
+
+def _trained(config, seed):
+    CALLS.append((config["value"], seed))
+    steps = [{"step": s, "loss": 1.0 / s, "m": config["value"] * s / 2} for s in (1, 2)]
+    return {"final": {"m": config["value"] + 0.001 * seed, "stack1.m": 0.1}, "curves": steps,
+            "val_people": config.get("people", 250)}
+
+
+def _toy_claims(profile):
+    return [
+        Claim(TOY, "probe_claim", "a beats b", "m", "Table 1: 2.0 vs 1.0",
+              (Variant("a", _probe, {"value": 2.0}, kind="probe"), Variant("b", _probe, {"value": 1.0}, kind="probe")),
+              effect=("a", "b")),
+        Claim(TOY, "trained_claim", "x beats y", "m", "Fig. 2",
+              (Variant("x", _trained, {"value": 0.6}), Variant("y", _trained, {"value": 0.5})), effect=("x", "y")),
+        Claim(TOY, "reader", "x's stack 1 against y", "m", "Fig. 3",
+              (Variant("early", of="trained_claim/x", read="stack1.m"), Variant("late", of="trained_claim/y")),
+              effect=("late", "early")),
+    ]
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """A registered toy chapter; records under a temporary $POSEBOOK_STUDIES."""
+    module = types.ModuleType("posebook.studies._toy")
+    module.CHAPTER, module.claims = TOY, _toy_claims
+    monkeypatch.setitem(sys.modules, "posebook.studies._toy", module)
+    monkeypatch.setattr(studies, "CHAPTERS", {**studies.CHAPTERS, TOY: "_toy"})
+    monkeypatch.setenv(study.ENV_VAR, str(tmp_path / "studies"))
+    CALLS.clear()
+    return tmp_path / "studies"
+
+
+def _run(profile="cpu", only=None):
+    return [(status, run.label) for status, run in study.run_study(TOY, profile, only, command="test")]
+
+
+def test_records_land_under_profile_chapter_claim_variant_seed(toy):
+    done = _run(only=["probe_claim"])
+    assert [s for s, _ in done] == ["done"] * 6
+    path = toy / "cpu" / TOY / "probe_claim" / "a-seed2.json"
+    record = json.loads(path.read_text())
+    assert record["seed"] == 2 and record["final"]["m"] == pytest.approx(2.002)
+    assert record["config"] == {"value": 2.0} and record["command"] == "test" and record["kind"] == "probe"
+    assert set(study.RECORD_KEYS) <= set(record)
+
+
+def test_runs_whose_record_exists_are_skipped(toy):
+    _run()
+    first = list(CALLS)
+    assert len(first) == 12  # 2 probes x 3 seeds + 2 trained x 3 seeds; "reader" runs nothing of its own
+    again = _run()
+    assert {s for s, _ in again} == {"skipped"} and CALLS == first
+    (toy / "cpu" / TOY / "trained_claim" / "y-seed1.json").unlink()
+    assert [label for s, label in _run() if s == "done"] == ["trained_claim/y seed 1"]
+    assert CALLS[len(first):] == [(0.5, 1)]
+
+
+def test_only_a_reading_claim_runs_the_runs_it_reads(toy):
+    labels = [label for _, label in _run(only=["reader"])]
+    assert sorted(labels) == sorted(f"trained_claim/{v} seed {s}" for v in "xy" for s in range(3))
+
+
+def test_records_are_written_atomically(toy, monkeypatch):
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        _run(only=["probe_claim"])
+    folder = toy / "cpu" / TOY / "probe_claim"
+    assert not folder.exists() or list(folder.iterdir()) == []  # no record, no half-written temporary file
+
+
+def test_a_malformed_record_raises_naming_its_file(toy):
+    _run(only=["probe_claim"])
+    path = toy / "cpu" / TOY / "probe_claim" / "b-seed0.json"
+    path.write_text('{"format": "posebook.study/1", "seed": ')
+    with pytest.raises(ValueError, match="b-seed0.json.*JSON"):
+        study.load_claims(TOY, "cpu")
+    with pytest.raises(ValueError, match="b-seed0.json"):
+        _run(only=["probe_claim"])
+    path.write_text(json.dumps({"format": study.FORMAT, "seed": 0}))
+    with pytest.raises(ValueError, match="b-seed0.json.*missing"):
+        study.load_claims(TOY, "cpu")
+
+
+def test_a_record_made_with_another_config_is_refused(toy):
+    _run(only=["probe_claim"])
+    path = toy / "cpu" / TOY / "probe_claim" / "b-seed0.json"
+    record = json.loads(path.read_text())
+    record["config"]["value"] = 7.0
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="b-seed0.json.*another config.*value"):
+        study.load_claims(TOY, "cpu")
+
+
+def test_a_trained_run_needs_200_validation_people_on_cpu(toy, monkeypatch):
+    monkeypatch.setattr(sys.modules["posebook.studies._toy"], "claims", lambda p: [Claim(
+        TOY, "few", "s", "m", "p", (Variant("x", _trained, {"value": 1, "people": 40}),
+                                    Variant("y", _trained, {"value": 0})), ("x", "y"))])
+    with pytest.raises(ValueError, match="at least 200 validation people, got val_people=40"):
+        _run("cpu")
+    assert [s for s, _ in _run("smoke")] == ["done"] * 6  # smoke runs may use a handful
+
+
+def test_a_run_without_the_claims_metric_writes_no_record(toy, monkeypatch):
+    monkeypatch.setattr(sys.modules["posebook.studies._toy"], "claims", lambda p: [Claim(
+        TOY, "nan", "s", "m", "p", (Variant("x", lambda c, s: {"final": {"m": float("nan")}}, kind="probe"),
+                                    Variant("y", _probe, {"value": 0}, kind="probe")), ("x", "y"))])
+    with pytest.raises(ValueError, match="lack a finite 'm'"):
+        _run()
+    assert not list(toy.rglob("*.json"))
+
+
+def test_summary_json_last_line_lists_claims_with_values_per_seed_and_verdicts(toy, capsys):
+    _run()
+    assert study.main(["summary", "--json", "--profile", "cpu"]) == 0
+    out = capsys.readouterr().out.rstrip().splitlines()
+    claims = json.loads(out[-1])
+    assert [c["claim"] for c in claims] == ["probe_claim", "trained_claim", "reader"]
+    for c in claims:
+        assert {"chapter", "claim", "metric", "paper", "verdict", "variants", "profile", "complete"} <= set(c)
+        assert c["chapter"] == TOY and c["profile"] == "cpu" and c["verdict"] in study.VERDICTS and c["complete"]
+        for v in c["variants"]:
+            assert {"name", "values", "val_people"} <= set(v) and len(v["values"]) == 3
+    probe, trained, reader = claims
+    assert probe["verdict"] == "shown" and probe["paper"] == "Table 1: 2.0 vs 1.0"
+    assert trained["variants"][0]["values"] == pytest.approx([0.6, 0.601, 0.602])
+    assert trained["variants"][0]["val_people"] == 250 and probe["variants"][0]["val_people"] is None
+    assert trained["effect"] == pytest.approx(0.1) and trained["verdict"] == "shown"
+    assert reader["variants"][0]["values"] == [0.1, 0.1, 0.1]  # read from trained_claim/x's stack1.m
+    assert reader["verdict"] == "shown"  # 0.5.. against 0.1
+    assert trained["variants"][0]["curves"]["m"]["step"] == [1, 2]
+    assert "verdict: shown" in "\n".join(out[:-1])
+
+
+def test_a_missing_seed_makes_the_claim_incomplete_and_not_shown(toy):
+    _run()
+    (toy / "cpu" / TOY / "probe_claim" / "a-seed1.json").unlink()
+    probe = study.load_claims(TOY, "cpu")[0]
+    assert not probe["complete"] and probe["verdict"] == "not shown"
+    assert probe["variants"][0]["seeds"] == [0, 2]
+
+
+def test_cpu_and_gpu_records_are_kept_apart(toy):
+    _run("cpu", only=["trained_claim"])
+    for path in (toy / "cpu").rglob("x-seed*.json"):  # the same runs, recorded on a GPU with other results
+        record = json.loads(path.read_text())
+        record.update(profile="gpu", final={"m": 0.9, "stack1.m": 0.2})
+        target = toy / "gpu" / path.relative_to(toy / "cpu")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(record))
+    entries = study.load_claims(TOY)
+    by_profile = {(c["profile"], c["claim"]): c for c in entries}
+    assert by_profile["cpu", "trained_claim"]["variants"][0]["values"] == pytest.approx([0.6, 0.601, 0.602])
+    assert by_profile["gpu", "trained_claim"]["variants"][0]["values"] == [0.9, 0.9, 0.9]
+    assert by_profile["gpu", "trained_claim"]["variants"][1]["values"] == []  # no GPU run of y: not borrowed
+    assert not by_profile["gpu", "trained_claim"]["complete"]
+    assert study.load_claims(TOY, "gpu")[1]["profile"] == "gpu"
+
+
+def test_plot_claim_draws_steps_or_per_variant_values(toy):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _run()
+    trained, reader = study.load_claims(TOY, "cpu")[1:]
+    assert len(study.plot_claim(trained).axes[0].lines) == 2  # one mean curve per variant over steps
+    fig = study.plot_claim(reader)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["early", "late"]
+
+
+# ---- chapter 03 for real, in the smoke profile ---------------------------------------------------------------------
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_chapter_03_declares_its_papers_claims_at_equal_parameters():
+    from posebook.bench import count_params
+    from posebook.studies import stacked_hourglass as sh
+
+    claims = {c.name: c for c in study.chapter_claims("03", "cpu")}
+    assert set(claims) == {"intermediate_supervision", "supervision_gradient", "stacking", "refinement"}
+    counts = [count_params(sh._model(v.config)) for v in claims["stacking"].variants if v.of is None]
+    counts.append(count_params(sh._model(claims["intermediate_supervision"].variant("with").config)))
+    assert max(counts) / min(counts) < 1.05, counts  # parameter counts within 5%
+    for claim in claims.values():
+        assert "ABLATIONS.md" in claim.paper
+
+
+def test_chapter_03_smoke_study_of_one_claim_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
+    monkeypatch.setenv(study.ENV_VAR, str(tmp_path / "studies"))
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    assert study.main(["03", "--profile", "smoke", "--only", "intermediate_supervision"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("done") == 6
+    folder = tmp_path / "studies" / "smoke" / "03_stacked_hourglass" / "intermediate_supervision"
+    record = json.loads((folder / "without-seed1.json").read_text())
+    assert record["config"]["supervise_all"] is False and record["val_people"] >= 4
+    assert {"AP", "PCK@0.2", "error.inversion", "stack1.PCK@0.2", "stack2.PCK@0.2", "refined.fixed"} <= set(
+        record["final"])
+    validated = [p for p in record["curves"] if "PCK@0.2" in p]
+    assert [p["step"] for p in validated] == [2, 4] and all("error.miss" in p for p in validated)
+    assert any("loss" in p for p in record["curves"])
+    assert record["command"] == "python -m posebook.study 03 --profile smoke --only intermediate_supervision"
+    assert study.main(["03", "--profile", "smoke", "--only", "intermediate_supervision"]) == 0
+    assert capsys.readouterr().out.count("skipped") == 6
+    (entry,) = [c for c in study.load_claims("03", "smoke") if c["claim"] == "intermediate_supervision"]
+    assert entry["complete"] and [len(v["values"]) for v in entry["variants"]] == [3, 3]
+    assert study.main(["03", "--profile", "smoke", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert plan.count("recorded") == 6 and "18 runs declared, 12 to run" in plan
+    assert "stacking/4-stacks seed 2" in plan and "M params" in plan and "estimated total:" in plan
+
+
+def test_chapter_03_gradient_probe_is_deterministic(tmp_path, monkeypatch, one_thread):
+    from posebook.studies import stacked_hourglass as sh
+
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    claim = {c.name: c for c in sh.claims("smoke")}["supervision_gradient"]
+    with_, without = (claim.variant(n).config for n in ("with", "without"))
+    first = sh.gradient_probe(with_, 0)["final"]
+    assert sh.gradient_probe(with_, 0)["final"] == first
+    assert first["grad_norm.stack1"] > 0
+    assert sh.gradient_probe(without, 0)["final"]["grad_norm.stack1"] != first["grad_norm.stack1"]
