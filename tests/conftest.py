@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,37 @@ def mpii_sample() -> Path:
 def reference_dir() -> Path:
     """../shared/reference: official HRNet/SimpleBaseline key lists and the HRNet-W8 reference output."""
     return _shared("reference")
+
+
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def build_book(source: Path, out: Path, env: dict | None = None) -> Path:
+    """Run `jupyter-book build source -W --path-output out`; return out/_build/html (the build log on failure)."""
+    cmd = [str(JUPYTER_BOOK), "build", str(source), "-W", "--path-output", str(out)]
+    run = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    # the log without traceback frames: the warning or cell error that failed the build is what matters
+    log = [line for line in (run.stdout + run.stderr).splitlines() if not line.startswith("  ")]
+    assert run.returncode == 0, f"{' '.join(cmd)} failed:\n" + "\n".join(log[-80:])
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> Path:
+    """The book built once per session in the smoke profile into test-artifacts/book (kept for inspection).
+
+    The build executes every chapter in the smoke profile: the smoke tests of the chapters read what it executed
+    (``jupyter_execute/`` beside ``html/``) and the records it wrote (``smoke_results/`` beside it), so that CI runs
+    each chapter once, not once for the tests and once for the book.
+    """
+    import shutil
+
+    vendor = subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], capture_output=True, text=True)
+    assert vendor.returncode == 0, f"book_tools/vendor.py failed:\n{vendor.stdout}\n{vendor.stderr[-3000:]}"
+    out = ARTIFACTS / "book"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "POSEBOOK_RESULTS": str(out / "smoke_results"), "MPLBACKEND": "Agg"}
+    env.pop("POSEBOOK_TRIAL", None)
+    return build_book(ROOT, out, env)
