@@ -1,8 +1,10 @@
-"""Benchmarks that print figures: ``python -m posebook.bench model NAME`` and ``python -m posebook.bench data``.
+"""Benchmarks that print figures: ``python -m posebook.bench model NAME``, ``... bench train`` and ``... bench data``.
 
 ``count_params`` and ``gflops`` are what the chapters and tests use. ``gflops`` follows the papers' convention
 (HRNet's ``get_model_summary``, PAPERS.md §1.4): for every Conv2d and ConvTranspose2d, weight.numel() x output
 H x W; for every Linear, weight.numel(); summed and divided by 2^30. So it counts multiply-adds, in units of 2^30.
+It works on a model built on the meta device (``with torch.device("meta"): model = create(...)``): shapes only, no
+memory, no arithmetic. ``bench train`` times the Trainer's training step (samples/s, ms/step) of a chapter's model.
 """
 from __future__ import annotations
 
@@ -24,7 +26,11 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> int:
-    """Multiply-adds of every conv and linear layer for one (1, C, H, W) input, counted as the papers count them."""
+    """Multiply-adds of every conv and linear layer for one (1, C, H, W) input, counted as the papers count them.
+
+    The input is made on the device of the model's first parameter (or buffer): a model on the meta device is
+    counted from shapes alone. PAPERS.md §1.4; chapter 03.
+    """
     total = 0
 
     def hook(module, _inputs, output):
@@ -39,8 +45,10 @@ def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 
     was_training = model.training
     try:
         model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        tensor = next(model.parameters(), None)
+        if tensor is None:
+            tensor = next(model.buffers(), None)
+        device = tensor.device if tensor is not None else torch.device("cpu")
         with torch.no_grad():
             model(torch.zeros(1, in_channels, *input_size, device=device))
     finally:
@@ -111,12 +119,149 @@ def _model_command(args) -> None:
         print(line)
 
 
+# ---- bench train: the Trainer's step on a chapter's model ---------------------------------------------------------
+
+# the cpu profile's model and input size of the chapters that train (their ``posebook.sized(cpu=...)`` cells in
+# notebooks/03_stacked_hourglass.ipynb and notebooks/07_hrnet.ipynb; tests/test_bench_train.py checks they agree):
+# chapter -> (model name, constructor arguments, input (H, W), batch)
+CHAPTERS = {
+    "03": ("hourglass", {"stacks": 2, "channels": 64, "num_joints": 17, "order": 3}, (128, 96), 8),
+    "07": ("hrnet", {"width": 8, "stem_width": 16, "layer1_blocks": 1, "stage_blocks": 1}, (128, 96), 16),
+}
+
+
+class _RandomPoses(torch.utils.data.Dataset):
+    """``n`` fixed random items shaped like a top-down training set for a model whose outputs are ``shapes``."""
+
+    def __init__(self, n: int, input_size: tuple[int, int], shapes: list[tuple[int, ...]], shared: bool):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randn(n, 3, *input_size, generator=g)
+        targets = [torch.rand(n, *shape, generator=g) for shape in (shapes[-1:] if shared else shapes)]
+        self.targets = targets[0] if shared or len(targets) == 1 else targets
+        self.weight = torch.ones(n, shapes[-1][0])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        target = [t[i] for t in self.targets] if isinstance(self.targets, list) else self.targets[i]
+        return {"image": self.images[i], "target": target, "target_weight": self.weight[i]}
+
+
+def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, channels_last: bool | None = None,
+                   device: torch.device | str | None = None, optimizer: str = "adam"):
+    """A Trainer of ``model`` on random items shaped for its outputs, and one batch of them: (trainer, batch).
+
+    One output gets ``JointsMSELoss``; a list of outputs ``MultiOutputLoss`` (one target shared by outputs of one
+    shape, as the Stacked Hourglass; else one target each). Chapter 03.
+    """
+    from posebook.losses import JointsMSELoss, MultiOutputLoss
+    from posebook.train import Trainer
+
+    tensor = next(model.parameters(), None)
+    with torch.no_grad():
+        outputs = model.eval()(torch.zeros(1, 3, *input_size, device=tensor.device if tensor is not None else "cpu"))
+    model.train()
+    listed = isinstance(outputs, (list, tuple))
+    items = list(outputs) if listed else [outputs]
+    if not all(isinstance(o, torch.Tensor) and o.dim() == 4 for o in items):
+        raise TypeError(f"bench train: {type(model).__name__}(x) must return (B, K, h, w) heatmaps or a list of "
+                        f"them, got {[getattr(o, 'shape', type(o).__name__) for o in items]}")
+    shapes = [tuple(o.shape[1:]) for o in items]
+    shared = len(set(shapes)) == 1
+    data = _RandomPoses(batch, input_size, shapes, shared)
+    loss = MultiOutputLoss(JointsMSELoss()) if listed else JointsMSELoss()
+    trainer = Trainer(model, data, loss, steps=10**9, batch_size=batch, optimizer=optimizer, device=device,
+                      channels_last=channels_last, progress=False)
+    return trainer, torch.utils.data.default_collate([data[i] for i in range(batch)])
+
+
+def train_step_ms(setups: list, steps: int = 10, warmup: int = 2) -> list[float]:
+    """Median milliseconds of one training step for each (trainer, batch) in ``setups``, interleaved step by step
+    (so a busy machine slows each alike), after ``warmup`` untimed steps each."""
+    times = [[] for _ in setups]
+    for i in range(warmup + steps):
+        for k, (trainer, batch) in enumerate(setups):
+            cuda = trainer.device.type == "cuda"
+            if cuda:
+                torch.cuda.synchronize(trainer.device)
+            start = time.perf_counter()
+            trainer.train_step(batch)
+            if cuda:
+                torch.cuda.synchronize(trainer.device)
+            if i >= warmup:
+                times[k].append((time.perf_counter() - start) * 1000)
+    return [sorted(t)[len(t) // 2] for t in times]
+
+
+def _train_command(argv: list[str]) -> None:
+    import posebook
+    from posebook import models
+
+    parser = argparse.ArgumentParser(prog="python -m posebook.bench train",
+                                     description="samples/s and ms of one training step (forward, loss, backward, "
+                                                 "optimizer) of a chapter's model, as the Trainer runs it")
+    parser.add_argument("name", nargs="?", help="a registered model (or use --chapter)")
+    parser.add_argument("--chapter", choices=sorted(CHAPTERS), help="the cpu profile's model and input size of a "
+                                                                     "chapter")
+    parser.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
+    parser.add_argument("--input", type=_parse_size, help="H x W, e.g. 256x192 (default: the chapter's, or 256x192)")
+    parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default: the chapter's, or 8)")
+    parser.add_argument("--channels-last", choices=("off", "on", "both", "auto"), default="auto",
+                        help="memory format; auto: the Trainer's default on the device (default)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per setting (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per setting first")
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--device", default=None, help="default: posebook.device()")
+    args = parser.parse_args(argv)
+    if (args.name is None) == (args.chapter is None):
+        parser.error("give a model NAME or --chapter (not both)")
+    if args.steps < 1 or args.warmup < 0 or any(b < 1 for b in args.batch or []):
+        parser.error(f"--steps must be >= 1, --warmup >= 0 and --batch >= 1; got {args.steps}, {args.warmup}, "
+                     f"{args.batch}")
+    if args.chapter:
+        name, kwargs, size, batch = CHAPTERS[args.chapter]
+        kwargs = {**kwargs, **_parse_kwargs(args.arg)}
+        origin = f" (chapter {args.chapter}, cpu profile)"
+    else:
+        name, kwargs, size, batch, origin = args.name, _parse_kwargs(args.arg), (256, 192), 8, ""
+    size = args.input or size
+    batches = args.batch or [batch]
+    device = torch.device(args.device) if args.device else posebook.device()
+    layouts = {"off": [False], "on": [True], "both": [False, True], "auto": [None]}[args.channels_last]
+
+    setups, rows = [], []
+    for b in batches:
+        for layout in layouts:
+            torch.manual_seed(0)
+            model = models.create(name, **kwargs)
+            trainer, batch_dict = training_setup(model, size, b, channels_last=layout, device=device,
+                                                 optimizer=args.optimizer)
+            setups.append((trainer, batch_dict))
+            rows.append((b, trainer.channels_last))
+    times = train_step_ms(setups, steps=args.steps, warmup=args.warmup)
+
+    threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    print(f"model        {name} {json.dumps(kwargs)}{origin}")
+    print(f"input        {size[0]}x{size[1]}, {args.optimizer}, device {device}{threads}, median of {args.steps} "
+          f"steps after {args.warmup}")
+    print(f"{'batch':>5}  {'channels_last':<13}  {'ms/step':>9}  {'samples/s':>9}")
+    for (b, layout), ms in zip(rows, times):
+        print(f"{b:>5}  {'on' if layout else 'off':<13}  {ms:>9.1f}  {b * 1000 / ms:>9.1f}")
+    if args.channels_last == "both":
+        ratios = [f"batch {b} {times[2 * i] / times[2 * i + 1]:.2f}x" for i, b in enumerate(batches)]
+        print("channels_last speed-up (off ms / on ms): " + ", ".join(ratios))
+
+
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
 _EXTERNAL = {"data": "posebook.data.benchmark:main"}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        _train_command(argv[1:])
+        return
     if argv and argv[0] in _EXTERNAL:
         module, func = _EXTERNAL[argv[0]].split(":")
         getattr(importlib.import_module(module), func)(argv[1:])
@@ -129,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
     m.add_argument("--latency", action="store_true")
     m.add_argument("--batch", type=int, default=1)
-    for name in _EXTERNAL:
+    for name in ("train", *_EXTERNAL):
         sub.add_parser(name, help=f"see python -m posebook.bench {name} --help")
     args = parser.parse_args(argv)
     _model_command(args)

@@ -1,7 +1,8 @@
 """Measured results: each chapter records its model's accuracy and cost; the book's Results page tabulates them.
 
 A chapter calls :func:`record` at the end of training and evaluation. It writes nothing unless ``$POSEBOOK_RESULTS``
-names a folder; then it writes ``<chapter>_<profile>.json`` there (profile, machine, date, git commit, figures).
+names a folder; then it writes ``<chapter>_<profile>.json`` there (profile, machine, date, git commit, figures, and
+the chapter's cached runs: whether each model was trained in this run or loaded from the run cache).
 ``python -m posebook.results measure --profile cpu`` executes the chapters in that profile with the variable set and
 regenerates the table of ``book/results.md`` from the records kept in ``book/results/``. Explained in book/results.md.
 """
@@ -16,6 +17,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,9 +48,23 @@ def record(chapter: str, **figures) -> Path | None:
     entry = {"chapter": chapter, "profile": active, "machine": machine(),
              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
              "figures": figures}
+    runs = _runs(chapter)
+    if runs:
+        entry["runs"] = runs
     path = Path(folder) / f"{chapter}_{active}.json"
     write_atomic(path, json.dumps(entry, indent=1) + "\n")
     return path
+
+
+def _runs(chapter: str) -> list[dict]:
+    """The chapter's runs in this process (``posebook.checkpoints.load_or_train``): checkpoint, retrained, source."""
+    checkpoints = sys.modules.get("posebook.checkpoints")  # not imported: the chapter trained nothing through it
+    return checkpoints.runs(chapter) if checkpoints is not None else []
+
+
+def cached(entry: dict) -> bool:
+    """True when a record's model (or one of its models) was loaded from the run cache, not trained in that run."""
+    return any(not run.get("retrained", True) for run in entry.get("runs", []))
 
 
 def _check_figure(name: str, value) -> None:
@@ -121,7 +137,8 @@ def _cell(value) -> str:
 
 
 def table(records: list[dict]) -> str:
-    """Markdown: one table per chapter, one row per profile (smoke, cpu, gpu, full order), a column per figure."""
+    """Markdown: one table per chapter, one row per profile (smoke, cpu, gpu, full order), a column per figure;
+    the commit of a record whose model came from the run cache reads ``, cached model``."""
     if not records:
         return "_No measurements recorded yet: run `python -m posebook.results measure --profile cpu`._"
     parts = []
@@ -131,8 +148,8 @@ def table(records: list[dict]) -> str:
         header = ["profile", *names, "machine", "date", "commit"]
         lines = [f"## {chapter}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in rows:
-            cells = [r["profile"], *(_cell(r["figures"].get(n, "")) for n in names), r["machine"], r["date"],
-                     f"`{r['commit']}`"]
+            commit = f"`{r['commit']}`" + (", cached model" if cached(r) else "")
+            cells = [r["profile"], *(_cell(r["figures"].get(n, "")) for n in names), r["machine"], r["date"], commit]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

@@ -1,4 +1,4 @@
-"""One Trainer for every chapter: device, mixed precision, seeded data, progress bar, history, checkpoints, resume.
+"""One Trainer for every chapter: device, mixed precision, seeded epochs, progress bar, history, exact resume.
 
 Usage::
 
@@ -6,23 +6,28 @@ Usage::
                       schedule="multistep", milestones=(1500, 1800), warmup_steps=100,
                       validate=lambda m: evaluate(m, val_set), val_every=500)
     history = trainer.fit()               # list of dicts: step, loss, lr, samples_per_s, + validation metrics
-    trainer.save(path); trainer.load(path)   # exact resume: weights, optimizer, scheduler, scaler, RNGs, data position
-    trainer = load_or_train(trainer, "03_stacked_hourglass", config)   # notebooks: load a cached run or train it
+    trainer.save(path); trainer.load(path)   # exact resume: weights, optimizer, scheduler, scaler, data position
 
-The batch is the dataset's item dict (``image``, ``target``, ``target_weight``, ``meta``); the loss is called as
-``loss_fn(model(image), target, target_weight)``, so multi-output models train through their loss (a list of outputs).
-Item ``i`` of epoch ``e`` is fetched with every RNG seeded from (seed, e, i), so augmentation is reproducible with any
-number of workers and a resumed run sees exactly the batches the uninterrupted one would. On CUDA the Trainer uses
-mixed precision (bf16 where supported, else fp16 with a GradScaler) and channels_last; on CPU, neither.
-Explained in chapter 03 (Stacked Hourglass).
+Cached runs for the notebooks (``load_or_train``) and the checkpoint files live in :mod:`posebook.checkpoints`, the
+curves (``plot_history``) in :mod:`posebook.viz`.
+
+The batch is the dataset's item dict (``image``, ``target``, ``target_weight``, ``meta``); ``image``, ``target`` and
+``target_weight`` go to the device as they are, nested dicts/lists/tuples of tensors included (one target per model
+output), and the loss is called as ``loss_fn(model(image), target, target_weight)``.
+
+Randomness has one owner, the dataset: item ``i`` of epoch ``e`` draws its augmentation from a generator keyed on
+(seed, e, i) (``TopDownDataset``, ``SyntheticTopDown``). The Trainer gives a training set whose ``seed`` is None its
+own seed, calls ``set_epoch(e)`` and shuffles each epoch by :func:`epoch_order`, a pure function of (seed, e); it
+never seeds, reads or saves the process-wide Python/numpy/torch generators. So a resumed run sees exactly the batches
+the uninterrupted one would, with any number of workers. (A model that draws at random in ``forward``, dropout for
+instance, draws from torch's global generator, which is not part of a checkpoint.) On CUDA the Trainer uses mixed
+precision (bf16 where supported, else fp16 with a GradScaler); ``channels_last`` where it measures faster
+(:data:`CHANNELS_LAST`). Explained in chapter 03 (Stacked Hourglass).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,66 +35,32 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import posebook
-from posebook._io import atomic_write
+from posebook.checkpoints import FORMAT, read_checkpoint, write_checkpoint
 
-FORMAT = "posebook.train/1"
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "multistep", "cosine")
-_ON_DEVICE = ("image", "target", "target_weight")
+# channels_last by device type: on where it measures faster for a training step (python -m posebook.bench train
+# --chapter 03 --batch 8 32 --channels-last both; likewise chapter 07 at batch 16 32). On a 2-core CPU, ms/step off ->
+# on: chapter 03's cpu model 152 -> 105 (batch 8) and 382 -> 294 (batch 32); chapter 07's 140 -> 131 (batch 16) and
+# 207 -> 204 (batch 32); faster in every one of two interleaved runs. Other device types: off.
+CHANNELS_LAST = {"cuda": True, "cpu": True}
 
 
-# ---- seeding and RNG state ------------------------------------------------------------------------------------
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
-             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---- data: epochs of seeded positions -----------------------------------------------------------------------
-
-class _SeededItems(Dataset):
-    """Wraps a dataset so that item (epoch, i) is fetched with every RNG seeded from (seed, epoch, i)."""
-
-    def __init__(self, dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, position):
-        epoch, index = position
-        seed_everything(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
-        return self.dataset[index]
-
+# ---- data: the epoch order --------------------------------------------------------------------------------------
 
 def epoch_order(num_items: int, seed: int, epoch: int) -> list[int]:
     """The shuffled item order of one epoch: a pure function of (seed, epoch)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(num_items, generator=generator).tolist()
+
+
+def _loader_generator(seed: int, epoch: int) -> torch.Generator:
+    """The DataLoader's own generator for one epoch (it seeds the workers), so that it draws nothing from torch's
+    global generator."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
 
 
 # ---- optimizer and schedule ------------------------------------------------------------------------------------
@@ -123,30 +94,6 @@ def lr_factor(step: int, steps: int, schedule: str, milestones: Sequence[int] = 
     return factor
 
 
-# ---- checkpoints -----------------------------------------------------------------------------------------------
-
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """torch.save to a temporary file in the same folder, then os.replace: the file is whole or absent."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a Trainer checkpoint (weights_only); a missing, truncated or foreign file raises naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"checkpoint {path} cannot be read (truncated or not a torch file): "
-                         f"{type(err).__name__}: {err}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        found = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"checkpoint {path} is not a posebook Trainer checkpoint (expected format {FORMAT!r}; "
-                         f"found {found})")
-    return ckpt
-
-
 # ---- the Trainer -----------------------------------------------------------------------------------------------
 
 class Trainer:
@@ -154,8 +101,10 @@ class Trainer:
 
     ``optimizer`` is a name in OPTIMIZERS or a torch optimizer; ``schedule`` in SCHEDULES (``milestones`` in steps
     for multistep); ``validate(model) -> dict`` runs every ``val_every`` steps and at the end, in eval mode; with
-    ``checkpoint`` set the state is saved every ``checkpoint_every`` steps and at the end. ``amp`` and
-    ``channels_last`` default to on for CUDA, off on CPU. Chapter 03.
+    ``checkpoint`` set the state is saved every ``checkpoint_every`` steps and at the end. ``amp`` defaults to on
+    for CUDA, off on CPU; ``channels_last`` to what measures faster on the device (:data:`CHANNELS_LAST`). A
+    ``dataset`` with ``seed = None`` gets ``seed`` (its augmentation then repeats run after run and on resume);
+    ``set_epoch(epoch)`` is called on it each epoch when it has one. Chapter 03.
     """
 
     def __init__(self, model: nn.Module, dataset, loss_fn: Callable, *, steps: int, batch_size: int = 32,
@@ -174,9 +123,12 @@ class Trainer:
         self.device = torch.device(device) if device is not None else posebook.device()
         cuda = self.device.type == "cuda"
         self.amp_dtype = self._amp_dtype(cuda if amp is None else amp)
-        self.channels_last = cuda if channels_last is None else channels_last
+        self.channels_last = (CHANNELS_LAST.get(self.device.type, False) if channels_last is None
+                              else bool(channels_last))
         self.model = model.to(self.device, memory_format=torch.channels_last if self.channels_last
                               else torch.preserve_format)
+        if getattr(dataset, "seed", 0) is None:  # an unseeded training set draws from the Trainer's seed
+            dataset.seed = seed
         self.dataset, self.loss_fn = dataset, loss_fn
         self.steps, self.batch_size, self.seed, self.num_workers = steps, batch_size, seed, num_workers
         self.validate, self.val_every, self.log_every = validate, val_every, log_every
@@ -189,7 +141,6 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, steps, schedule, milestones, gamma, warmup_steps))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step, self.history = 0, []
-        seed_everything(seed)
 
     def _amp_dtype(self, enabled: bool):
         if not enabled or self.device.type != "cuda":
@@ -204,30 +155,42 @@ class Trainer:
     def _batches(self):
         """Batches from the current data position on, epoch after epoch (the position is derived from step)."""
         epoch, batch = divmod(self.step, self.steps_per_epoch)
-        items = _SeededItems(self.dataset, self.seed)
         while True:
             if hasattr(self.dataset, "set_epoch"):  # datasets that vary their augmentation by epoch (TopDownDataset)
                 self.dataset.set_epoch(epoch)
             order = epoch_order(len(self.dataset), self.seed, epoch)[batch * self.batch_size:]
-            loader = DataLoader(items, batch_size=self.batch_size, sampler=[(epoch, i) for i in order],
-                                drop_last=True, num_workers=self.num_workers,
-                                pin_memory=self.device.type == "cuda")
+            loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order, drop_last=True,
+                                num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+                                generator=_loader_generator(self.seed, epoch))
             yield from loader
             epoch, batch = epoch + 1, 0
 
-    def _to_device(self, value):
+    def _to_device(self, value, where: str):
+        """``value`` on the device: a tensor, or nested dicts/lists/tuples of tensors (the same structure back)."""
+        if isinstance(value, torch.Tensor):
+            value = value.to(self.device, non_blocking=True)
+            if self.channels_last and value.dim() == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+            return value
+        if isinstance(value, dict):
+            return {k: self._to_device(v, f"{where}[{k!r}]") for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self._to_device(v) for v in value]
-        value = value.to(self.device, non_blocking=True)
-        if self.channels_last and value.dim() == 4:
-            value = value.contiguous(memory_format=torch.channels_last)
-        return value
+            moved = [self._to_device(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return type(value)(*moved) if hasattr(value, "_fields") else type(value)(moved)
+        raise TypeError(f"{where} is a {type(value).__name__}; the Trainer moves tensors and nested "
+                        "dicts/lists/tuples of tensors to the device")
 
     # -- one step --
     def train_step(self, batch: dict) -> float:
         """One optimisation step on a batch dict; returns the loss."""
-        image, target = self._to_device(batch["image"]), self._to_device(batch["target"])
-        weight = self._to_device(batch["target_weight"]) if "target_weight" in batch else None
+        missing = [k for k in ("image", "target") if k not in batch]
+        if missing:
+            raise KeyError(f"a training batch needs 'image' and 'target'; the dataset's items lack {missing} "
+                           f"(they have {sorted(batch)})")
+        image, target = self._to_device(batch["image"], "batch['image']"), self._to_device(batch["target"],
+                                                                                           "batch['target']")
+        weight = (self._to_device(batch["target_weight"], "batch['target_weight']") if "target_weight" in batch
+                  else None)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             loss = self.loss_fn(self.model(image), target, weight)
         if not torch.isfinite(loss):
@@ -264,7 +227,11 @@ class Trainer:
         end = self.steps if until is None else min(until, self.steps)
         from tqdm.auto import tqdm
 
-        live = _LivePlot() if self.plot and _in_notebook() else None
+        live = None
+        if self.plot:
+            from posebook.viz import LivePlot, in_notebook
+
+            live = LivePlot() if in_notebook() else None
         bar = tqdm(total=self.steps, initial=self.step, disable=not self.progress, desc="train", unit="step")
         self.model.train()
         window, start = [], time.perf_counter()
@@ -301,21 +268,33 @@ class Trainer:
 
     # -- checkpoints --
     def state_dict(self) -> dict:
+        """What the Trainer owns: weights, optimizer, scheduler, scaler, step, history and what fixes the data
+        position (seed, batch size, dataset length). No global RNG state: the Trainer draws nothing from it."""
         return {"format": FORMAT, "step": self.step, "steps": self.steps, "history": self.history,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "rng": _rng_state()}
+                "data": {"seed": self.seed, "batch_size": self.batch_size, "num_items": len(self.dataset)}}
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the whole training state atomically (temp file, then os.replace)."""
         path = path if path is not None else self.checkpoint
         if path is None:
             raise ValueError("Trainer.save needs a path (or Trainer(checkpoint=...))")
-        return atomic_save(self.state_dict(), path)
+        return write_checkpoint(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike) -> "Trainer":
-        """Restore a checkpoint written by :meth:`save`, so that ``fit()`` continues exactly where it stopped."""
+        """Restore a checkpoint written by :meth:`save`, so that ``fit()`` continues exactly where it stopped.
+
+        The checkpoint's seed, batch size and dataset length must be this Trainer's (else the data position would
+        differ). Checkpoints of older posebook versions (with an ``"rng"`` entry and no ``"data"``) load too.
+        """
         ckpt = read_checkpoint(path)
+        ours = {"seed": self.seed, "batch_size": self.batch_size, "num_items": len(self.dataset)}
+        differ = {k: (v, ours[k]) for k, v in ckpt.get("data", {}).items() if k in ours and v != ours[k]}
+        if differ:
+            raise ValueError(f"checkpoint {path} was trained with a different data order: "
+                             + ", ".join(f"{k} {saved} there, {now} here" for k, (saved, now) in differ.items())
+                             + "; resuming would not see the batches the run would have seen")
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -324,94 +303,4 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.step, self.history = ckpt["step"], list(ckpt["history"])
-        _set_rng_state(ckpt["rng"])
         return self
-
-
-# ---- notebooks: load a cached run or train it -------------------------------------------------------------------
-
-def checkpoint_path(chapter: str, config: dict, profile: str | None = None) -> Path:
-    """Where the run of (chapter, profile, config) is cached: ``cache_dir("checkpoints")/chapter-profile-hash.pt``.
-
-    Trial runs (``$POSEBOOK_TRIAL``) are kept in ``cache_dir("checkpoints", "trial")``: a few steps saved under a
-    real run's name would later be loaded as if they were that run.
-    """
-    profile = profile or posebook.profile()
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    folder = posebook.cache_dir("checkpoints", "trial") if posebook.is_trial() else posebook.cache_dir("checkpoints")
-    return Path(folder) / f"{chapter}-{profile}-{digest}.pt"
-
-
-def load_or_train(trainer: Trainer, chapter: str, config: dict, profile: str | None = None) -> Trainer:
-    """Load the cached run of (chapter, profile, config) if there is one, else train (resuming a partial run).
-
-    Sets ``trainer.loaded`` to True when nothing had to be trained. The checkpoint is saved during training
-    (every ``checkpoint_every`` steps if set) and at the end.
-    """
-    path = checkpoint_path(chapter, config, profile)
-    trainer.checkpoint = path
-    if path.exists():
-        trainer.load(path)
-    trainer.loaded = trainer.step >= trainer.steps
-    if not trainer.loaded:
-        trainer.fit()
-    return trainer
-
-
-# ---- figures ---------------------------------------------------------------------------------------------------
-
-def plot_history(history: list[dict], ax=None, metrics: Sequence[str] | None = None):
-    """Loss against step (log scale) and, on a second axis, the validation metrics; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
-    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    if losses:
-        ax.plot(*zip(*losses), color="tab:blue", label="training loss")
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss", color="tab:blue")
-    base = {"step", "loss", "lr", "samples_per_s"}
-    names = metrics if metrics is not None else sorted({k for h in history for k in h} - base)
-    if names:
-        twin = ax.twinx()
-        for name in names:
-            points = [(h["step"], h[name]) for h in history if name in h]
-            twin.plot(*zip(*points), marker="o", label=name)
-        twin.set_ylabel("validation")
-        twin.legend(loc="upper right")
-    ax.grid(alpha=0.3)
-    return ax.figure
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return get_ipython() is not None
-
-
-class _LivePlot:
-    """The loss/metric figure, redrawn in place in a notebook (IPython display handle); silent elsewhere."""
-
-    def __init__(self):
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
-        self.fig, self.ax = plt.subplots(figsize=(7, 3.5))
-        self.handle = display(self.fig, display_id=True)
-
-    def update(self, history: list[dict]) -> None:
-        for extra in self.fig.axes[1:]:
-            extra.remove()
-        self.ax.clear()
-        plot_history(history, ax=self.ax)
-        if self.handle is not None:
-            self.handle.update(self.fig)
-
-    def close(self) -> None:
-        import matplotlib.pyplot as plt
-
-        plt.close(self.fig)

@@ -1,8 +1,11 @@
-"""Drawing for every chapter: skeletons (left limbs one colour, right another), heatmap grids and overlays.
+"""Drawing for every chapter: skeletons (left limbs one colour, right another), heatmap grids and overlays, and
+training curves (``plot_history``, the Trainer's live plot).
 
-Small on purpose: chapters compose these with matplotlib. Introduced in chapter 01 (Data).
+Small on purpose: chapters compose these with matplotlib. Introduced in chapter 01 (Data); curves in chapter 03.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -124,3 +127,73 @@ def show_heatmaps(heatmaps, names=None, image=None, ncols: int = 6, size: float 
         if names is not None:
             ax.set_title(names[i], fontsize=7)
     return axes[0].figure
+
+
+# ---- training curves (chapter 03) -------------------------------------------------------------------------------
+
+def plot_history(history: list[dict], ax=None, metrics: Sequence[str] | None = None):
+    """Loss against step (log scale) and, on a second axis, the validation metrics of a Trainer's history; returns
+    the figure. Chapter 03."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    if losses:
+        ax.plot(*zip(*losses), color="tab:blue", label="training loss")
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss", color="tab:blue")
+    base = {"step", "loss", "lr", "samples_per_s"}
+    names = metrics if metrics is not None else sorted({k for h in history for k in h} - base)
+    if names:
+        twin = ax.twinx()
+        for name in names:
+            points = [(h["step"], h[name]) for h in history if name in h]
+            if not points:
+                raise ValueError(f"plot_history: metric {name!r} is in no history record; recorded: "
+                                 f"{sorted({k for h in history for k in h} - base)}")
+            twin.plot(*zip(*points), marker="o", label=name)
+        twin.set_ylabel("validation")
+        twin.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def in_notebook() -> bool:
+    """True inside an IPython kernel or shell (where a live figure can be displayed)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+class LivePlot:
+    """The loss/metric figure of a running training, redrawn in place in a notebook (an IPython display handle).
+
+    The Trainer makes one when ``plot=True``. Outside a notebook it draws but displays (and prints) nothing. Chapter 03.
+    """
+
+    def __init__(self):
+        import matplotlib.pyplot as plt
+
+        self.fig, self.ax = plt.subplots(figsize=(7, 3.5))
+        self.handle = None
+        if in_notebook():
+            from IPython.display import display
+
+            self.handle = display(self.fig, display_id=True)
+
+    def update(self, history: list[dict]) -> None:
+        for extra in self.fig.axes[1:]:
+            extra.remove()
+        self.ax.clear()
+        plot_history(history, ax=self.ax)
+        if self.handle is not None:
+            self.handle.update(self.fig)
+
+    def close(self) -> None:
+        import matplotlib.pyplot as plt
+
+        plt.close(self.fig)

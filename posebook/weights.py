@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from posebook._io import atomic_write
+from posebook.checkpoints import read_checkpoint, write_checkpoint
 
 # prefixes a checkpoint key may carry, in order: DataParallel, then MMPose's model parts; removed only where the
 # model has the shorter key (see _strip)
@@ -43,14 +43,13 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None) -> 
     The official HRNet / SimpleBaseline names are posebook's (PAPERS.md §1.2, §5); chapter 07.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip, pickle and weights-only errors all mean: this file cannot be used as is
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:200]}); a truncated download or a different file "
-                              "type. Download it again and compare its size with the published one.") from None
+        obj = read_checkpoint(path, format=None)
+    except ValueError as err:  # zip, pickle and weights-only errors all mean: this file cannot be used as is
+        reason = str(err).partition("cannot be read ")[2] or str(err)
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint {reason}; a truncated download or a "
+                              "different file type. Download it again and compare its size with the published "
+                              "one.") from None
     return to_state_dict(obj, source=str(path), model=model)
 
 
@@ -139,7 +138,7 @@ def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
     """Write a state_dict atomically (a temporary file in the same folder, then ``os.replace``)."""
-    return atomic_write(path, lambda f: torch.save(state, f))
+    return write_checkpoint(state, path)
 
 
 def convert(source: str | os.PathLike, target: str | os.PathLike, arch: str, **kwargs) -> nn.Module:

@@ -50,6 +50,28 @@ def test_record_writes_chapter_profile_json_with_machine_date_commit(monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["07_hrnet_smoke.json"], "no temporary file left behind"
 
 
+def test_record_says_whether_the_chapters_model_was_trained_or_loaded_from_the_run_cache(monkeypatch, tmp_path):
+    """A model reloaded from the cache is not what this commit trained: the record and the table say so."""
+    import posebook.checkpoints
+
+    monkeypatch.setenv("POSEBOOK_RESULTS", str(tmp_path / "records"))
+    monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
+    monkeypatch.setattr(posebook.checkpoints, "_RUNS", {})
+    run = {"checkpoint": "07_hrnet-smoke-abc.pt", "retrained": False, "source": "0123456789ab"}
+    posebook.checkpoints._RUNS[("07_hrnet", run["checkpoint"])] = run
+    posebook.checkpoints._RUNS[("03_stacked_hourglass", "other.pt")] = dict(run, checkpoint="other.pt")
+    entry = json.loads(results.record("07_hrnet", ap=0.5).read_text())
+    assert entry["runs"] == [run] and entry["figures"] == {"ap": 0.5}
+    assert results.cached(entry) and "| `abc1234`, cached model |" in results.table([{**make_record("07_hrnet"),
+                                                                                      "runs": [run]}])
+    run["retrained"] = True
+    entry = json.loads(results.record("07_hrnet", ap=0.5).read_text())
+    assert entry["runs"] == [run] and not results.cached(entry)
+    assert "| `abc1234` |" in results.table([entry | {"commit": "abc1234"}])
+    monkeypatch.setattr(posebook.checkpoints, "_RUNS", {})
+    assert "runs" not in json.loads(results.record("07_hrnet", ap=0.5).read_text()), "no run, no runs key"
+
+
 @pytest.mark.parametrize("bad", [float("nan"), [1, 2], None, True])
 def test_record_rejects_a_figure_that_is_not_a_finite_number_or_short_string(monkeypatch, tmp_path, bad):
     monkeypatch.setenv("POSEBOOK_RESULTS", str(tmp_path))

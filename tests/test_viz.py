@@ -1,4 +1,4 @@
-"""viz: skeletons with left limbs one colour and right limbs another; heatmap overlays and grids."""
+"""viz: skeletons with left limbs one colour and right limbs another; heatmap overlays and grids; training curves."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,7 +7,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from posebook.keypoints import COCO, MPII  # noqa: E402
-from posebook.viz import LEFT, RIGHT, draw_skeleton, limb_colors, overlay_heatmap, show_heatmaps, side  # noqa: E402
+from posebook.viz import (LEFT, RIGHT, LivePlot, draw_skeleton, in_notebook, limb_colors, overlay_heatmap,  # noqa: E402
+                          plot_history, show_heatmaps, side)
 
 
 def test_sides_come_from_coco_and_mpii_names():
@@ -65,3 +66,50 @@ def test_show_heatmaps_makes_one_titled_panel_per_keypoint():
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert len(titled) == 17 and titled[9].get_title() == "left_wrist"
     plt.close(fig)
+
+
+HISTORY = [{"step": 2, "loss": 1.0, "lr": 1e-3, "samples_per_s": 9.0}, {"step": 3, "AP": 0.1, "PCK@0.2": 0.3},
+           {"step": 4, "loss": 0.5, "lr": 1e-3, "samples_per_s": 9.0, "AP": 0.2, "PCK@0.2": 0.4}]
+
+
+def test_plot_history_draws_the_loss_and_every_validation_metric_on_a_second_axis():
+    fig = plot_history(HISTORY)
+    loss_ax, metric_ax = fig.axes
+    assert loss_ax.get_yscale() == "log" and list(loss_ax.lines[0].get_xdata()) == [2, 4]
+    assert sorted(line.get_label() for line in metric_ax.lines) == ["AP", "PCK@0.2"]
+    plt.close(fig)
+    fig = plot_history(HISTORY, metrics=["AP"])
+    assert [line.get_label() for line in fig.axes[1].lines] == ["AP"]
+    plt.close(fig)
+    fig = plot_history([h for h in HISTORY if "loss" in h], metrics=[])
+    assert len(fig.axes) == 1, "no metric, no second axis"
+    plt.close(fig)
+
+
+def test_plot_history_names_a_metric_no_record_holds():
+    with pytest.raises(ValueError, match=r"'PCK@0\.5'.*recorded: \['AP', 'PCK@0\.2'\]"):
+        plot_history(HISTORY, metrics=["PCK@0.5"])
+    plt.close("all")
+
+
+def test_live_plot_redraws_one_figure_in_place_and_prints_nothing_outside_a_notebook(capsys):
+    assert not in_notebook()  # pytest is no IPython kernel
+    live = LivePlot()
+    live.update(HISTORY[:1])
+    live.update(HISTORY)
+    assert len(live.fig.axes) == 2 and len(live.ax.lines) == 1, "old curves and axes are cleared, not stacked"
+    live.close()
+    assert not plt.fignum_exists(live.fig.number)
+    assert capsys.readouterr().out == "" and live.handle is None
+
+
+def test_viz_and_checkpoints_do_not_import_the_trainer(root):
+    """One-way: train imports checkpoints and viz; neither imports train (at module level or in a function)."""
+    import ast
+
+    for name in ("viz", "checkpoints"):
+        tree = ast.parse((root / "posebook" / f"{name}.py").read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {f"{node.module}.{alias.name}" if node.module == "posebook" else node.module
+                     for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert not {m for m in imported if m and m.startswith(("posebook.train", "posebook.bench"))}, name
