@@ -5,7 +5,7 @@ S x S input (randomly scaled, turned, shifted and flipped when training), with t
 (``posebook.codecs.paf``) and OpenPose's mask: 0 over people the annotators left without keypoints (COCO crowd
 regions and people with no labelled keypoint) so the loss ignores them, 1 elsewhere (TPAMI'19 §3, the spatial
 mask W(p); PAPERS.md §6). Augmentation draws from a generator keyed on (seed, epoch, index), never a global RNG.
-The OpenPose chapter (08).
+Chapter 08 (OpenPose).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from .transforms import PIXEL_STD, affine_points, get_affine_transform, to_tenso
 class BottomUpAugment:
     """A whole-image augmentation: zoom x U(scale), rotation U(+-rotation) degrees, shift U(+-shift) input px,
     horizontal flip with probability ``flip`` (OpenPose-18 flip pairs). Our defaults; the paper lists none.
-    The OpenPose chapter (08)."""
+    Chapter 08 (OpenPose)."""
 
     scale: tuple[float, float] = (0.7, 1.3)
     rotation: float = 40.0
@@ -50,7 +50,7 @@ def fit_matrix(image_size, input_size, zoom: float = 1.0, rotation: float = 0.0,
                flip: bool = False) -> np.ndarray:
     """The (2, 3) image -> input affine: the whole image (H, W) fitted into ``input_size`` (H, W) around its centre,
     times ``zoom``, turned by ``rotation`` degrees (HRNet's sign), moved by ``shift`` input px, then mirrored
-    (x -> W_in - 1 - x) if ``flip``. The OpenPose chapter (08)."""
+    (x -> W_in - 1 - x) if ``flip``. Chapter 08 (OpenPose)."""
     (h, w), (out_h, out_w) = image_size, input_size
     fit = min(out_h / h, out_w / w) * zoom
     center = np.array([w / 2, h / 2]) - np.asarray(shift, dtype=np.float64) / fit
@@ -68,7 +68,7 @@ def make_bottomup_sample(image: np.ndarray, people, unannotated=None, *, heatmap
     ``meta`` (image_id, matrix image -> input, zoom, rotation, flipped, image_size, num_people).
 
     ``people`` (N, K, 3) in image px in the codecs' skeleton; ``unannotated`` (H, W) bool, where the loss is
-    masked. With ``augment``, the draws come from ``rng`` in a fixed order. The OpenPose chapter (08).
+    masked. With ``augment``, the draws come from ``rng`` in a fixed order. Chapter 08 (OpenPose).
     """
     height, width = image.shape[:2]
     input_size = heatmap_codec.input_size
@@ -143,7 +143,7 @@ class BottomUpDataset(_SeededImages):
 
     ``coco``: a pycocotools COCO, a COCO dict or a json path; ``images``: the image folder or a mapping image id
     -> RGB array. Training keeps the images with at least one person with a labelled keypoint; evaluation keeps
-    every image. Training draws are a pure function of (seed, epoch, index). The OpenPose chapter (08).
+    every image. Training draws are a pure function of (seed, epoch, index). Chapter 08 (OpenPose).
     """
 
     def __init__(self, coco, images, *, train: bool, input_size=368, stride: int = 8, sigma: float = 7.0,

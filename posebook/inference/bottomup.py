@@ -4,7 +4,7 @@ Cao et al., TPAMI'19 §3 (the line integral E of Eq. 11) and the CMU demo's logi
 (1) the peaks of every part's smoothed map; (2) every pair of candidates of a limb's two parts scored by the PAF
 sampled along the segment between them, with a prior against limbs longer than half the image; (3) a greedy
 matching per limb type; (4) the matched limbs assembled into people, and people with few parts or a low mean
-score dropped. Then the people become COCO-17 results for ``posebook.metrics.coco_eval``. The OpenPose chapter (08).
+score dropped. Then the people become COCO-17 results for ``posebook.metrics.coco_eval``. Chapter 08 (OpenPose).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def find_peaks(heatmaps, thre1: float = THRE1, sigma: float = PEAK_SIGMA) -> lis
     >= its left and upper neighbours, > its right and lower ones, and > thre1; the score is the unsmoothed value
     there (row-major order). The demo takes >= all four, which keeps both pixels of a two-pixel plateau.
 
-    The CMU demo's peak search (PAPERS.md §6 step 1); the OpenPose chapter (08).
+    The CMU demo's peak search (PAPERS.md §6 step 1); chapter 08 (OpenPose).
     """
     maps = _maps(heatmaps, "heatmaps")
     radius = int(4 * sigma + 0.5)  # a Gaussian truncated at 4 sigma
@@ -102,7 +102,7 @@ def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: S
     the person holding either end: it adds its B end there; if both ends lie in two people who share no part,
     they are merged; if neither, a new person starts (first 17 limb types only). A person's total is its parts'
     scores plus its limbs' scores; people with < min_parts parts or total / parts < min_mean_score are dropped.
-    PAPERS.md §6 step 4; the OpenPose chapter (08).
+    PAPERS.md §6 step 4; chapter 08 (OpenPose).
     """
     k = skeleton.num_keypoints
     people: list[np.ndarray] = []   # each: K candidate ids (-1 where the part is missing)
@@ -174,7 +174,7 @@ def parse_outputs(heatmaps, pafs, stride: int = 8, matrix=None, image_size=None,
     ``flipped`` (``meta['flipped']``): the input was mirrored, so the parsed left parts are the image's right ones.
 
     Without ``matrix`` the image sits at the input's top-left (the demo pads right and bottom) and ``image_size``
-    (H, W) crops the padding off. PAPERS.md §6 (test time); the OpenPose chapter (08).
+    (H, W) crops the padding off. PAPERS.md §6 (test time); chapter 08 (OpenPose).
     """
     heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
     grid = OutputGrid((heat.shape[1] * stride, heat.shape[2] * stride), stride)
@@ -191,7 +191,7 @@ def parse_outputs(heatmaps, pafs, stride: int = 8, matrix=None, image_size=None,
 
 def to_image(poses, matrix) -> np.ndarray:
     """Poses (P, K, 3) in input px -> the image, through the inverse of ``matrix`` (image -> input); missing parts
-    (score 0) stay at 0. The OpenPose chapter (08)."""
+    (score 0) stay at 0. Chapter 08 (OpenPose)."""
     out = np.array(poses, dtype=np.float64)
     m = np.vstack([np.asarray(matrix, dtype=np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
     present = out[..., 2] > 0
@@ -201,7 +201,7 @@ def to_image(poses, matrix) -> np.ndarray:
 
 def coco_results(image_id: int, poses, scores) -> list[dict]:
     """OpenPose-18 poses (P, 18, 3) and scores (P,) -> COCO keypoint results (COCO-17, x, y, score; the neck
-    dropped) for ``posebook.metrics.coco_eval``. The OpenPose chapter (08)."""
+    dropped) for ``posebook.metrics.coco_eval``. Chapter 08 (OpenPose)."""
     coco = openpose_to_coco(np.asarray(poses, dtype=np.float64).reshape(-1, OPENPOSE.num_keypoints, 3))
     return [{"image_id": int(image_id), "category_id": 1, "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
              "score": float(s)} for kp, s in zip(coco, np.asarray(scores, dtype=np.float64).reshape(-1))]
