@@ -15,10 +15,13 @@ Labels, as a photo annotator would give them:
 - bbox is the whole figure's extent (seen and covered parts, clipped to the image); area counts the figure's pixels
   as drawn, before anything in front covers them (an amodal mask area).
 
-Left and right are told apart from the pixels, as in photos, by: the face (eyes, nose and mouth show which way the
-head faces; hair covers the back of the head, so front and back differ), a neckline on the front of the shirt, feet
-pointing forward, and clothing: the figure's left sleeve and trouser leg are a lighter shade than its right ones
-(a two-tone outfit). Explained in chapter 01 (Data).
+Left and right are told apart from the pixels only by evidence that a mirror image keeps consistent, as in photos:
+the face (eyes, nose and mouth show which way the head faces; hair covers the back of the head, so front and back
+differ), a neckline on the front of the shirt, feet pointing forward, and which limb passes in front of the body
+(parts are drawn by depth). Nothing marks a side by itself: both sleeves and both trouser legs have the same colour,
+so the mirror image of a figure is the figure of the mirrored pose, and a flipped training crop with its labels
+swapped is as true as the original. (An earlier version shaded the left side lighter; flip augmentation then taught
+"lighter is left" in half the crops and "lighter is right" in the other half.) Explained in chapter 01 (Data).
 """
 from __future__ import annotations
 
@@ -75,7 +78,6 @@ class SceneOptions:
     textures: bool = True         # stripes and noise on clothing
     tilt_std: float = 12.0        # in-plane tilt of a figure, degrees; 5% of figures take any angle
     overlap: float = 0.35         # chance that a figure is placed beside one already placed
-    shade: tuple[float, float] = (0.18, 0.32)  # left parts lighter, right parts darker by this fraction
     # chances of a front view (yaw within ±50°), a side view (50°..130°) and a back view; (1, 0, 0): every figure
     # faces the camera, so its left is on the image's right (the cpu profiles' easier setting)
     facing: tuple[float, float, float] = (0.55, 0.3, 0.15)
@@ -228,13 +230,13 @@ def _sample_yaw(rng, facing) -> float:
     return float((yaw + 180) % 360 - 180)
 
 
-def _sample_colors(rng, shade: tuple[float, float]) -> dict:
+def _sample_colors(rng) -> dict:
     skin = np.clip(_SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 8, 3), 0, 255)
     jeans = np.array([[40, 60, 110], [30, 30, 35], [90, 90, 95], [170, 150, 110]])
     trousers = jeans[rng.integers(4)] + rng.normal(0, 12, 3) if rng.uniform() < 0.5 else _random_color(rng)
     return {"skin": skin, "hair": np.clip(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 8, 3), 0, 255),
             "shirt": _random_color(rng), "trousers": np.clip(trousers, 0, 255),
-            "shoes": _random_color(rng, sat=(0, 0.5), val=(0.05, 0.5)), "shade": rng.uniform(*shade)}
+            "shoes": _random_color(rng, sat=(0, 0.5), val=(0.05, 0.5))}
 
 
 def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOptions) -> _Person:
@@ -251,15 +253,10 @@ def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOption
     linear = height * np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0])
     yaw = _sample_yaw(rng, opts.facing)
     figure = pose_figure(sample_pose(rng), sample_build(rng), yaw)
-    colors = _sample_colors(rng, opts.shade)
+    colors = _sample_colors(rng)
     textures = (int(rng.choice(3, p=[0.4, 0.35, 0.25])), int(rng.choice([0, 2], p=[0.6, 0.4])))
     return _Person(figure=figure, yaw=yaw, height=height, center=center, linear=linear, colors=colors,
                    textures=textures, long_sleeves=bool(rng.uniform() < 0.5), long_trousers=bool(rng.uniform() < 0.75))
-
-
-def _shaded(color: np.ndarray, side: str, amount: float) -> np.ndarray:
-    """The figure's left clothing lighter, its right darker: the cue that tells left from right on a limb."""
-    return color + amount * (255 - color) if side == "left" else color * (1 - amount)
 
 
 def _limb_primitives(person: _Person, side: str) -> list:
@@ -267,7 +264,7 @@ def _limb_primitives(person: _Person, side: str) -> list:
     fig, col, bulk = person.figure, person.colors, person.figure.build.bulk * person.height
     k = int(side == "right")  # COCO lists each left keypoint just before its right one
     kp, pts = fig.keypoints, fig.points
-    shirt, trousers = (_shaded(col[c], side, col["shade"]) for c in ("shirt", "trousers"))
+    shirt, trousers = col["shirt"], col["trousers"]  # the same on both sides: no cue that a mirror would invert
     segments = (  # part, from, to, radii (fraction of height), colour, texture kind
         ("upper_arm", kp[5 + k], kp[7 + k], (0.032, 0.027), shirt, 1),
         ("forearm", kp[7 + k], kp[9 + k], (0.026, 0.019),
