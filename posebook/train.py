@@ -51,10 +51,30 @@ CHANNELS_LAST = {"cuda": True, "cpu": True}
 
 # ---- data: the epoch order --------------------------------------------------------------------------------------
 
-def epoch_order(num_items: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled item order of one epoch: a pure function of (seed, epoch)."""
+ORDERS = ("items", "images")
+
+
+def epoch_order(num_items: int, seed: int, epoch: int, groups=None) -> list[int]:
+    """The shuffled item order of one epoch: a pure function of (seed, epoch).
+
+    With ``groups`` (one key per item, e.g. its photo) the groups are shuffled and each group's items follow one
+    another in a shuffled order: the people of one photo then come together, so a small image cache decodes each
+    photo once per epoch however large the dataset (``Trainer(order="images")``).
+    """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(num_items, generator=generator).tolist()
+    if groups is None:
+        return torch.randperm(num_items, generator=generator).tolist()
+    if len(groups) != num_items:
+        raise ValueError(f"epoch_order: {len(groups)} group keys for {num_items} items")
+    members: dict = {}
+    for index, key in enumerate(groups):
+        members.setdefault(key, []).append(index)
+    blocks = list(members.values())
+    order = []
+    for b in torch.randperm(len(blocks), generator=generator).tolist():
+        block = blocks[b]
+        order += [block[i] for i in torch.randperm(len(block), generator=generator).tolist()]
+    return order
 
 
 def _loader_generator(seed: int, epoch: int) -> torch.Generator:
@@ -104,7 +124,9 @@ class Trainer:
     ``checkpoint`` set the state is saved every ``checkpoint_every`` steps and at the end. ``amp`` defaults to on
     for CUDA, off on CPU; ``channels_last`` to what measures faster on the device (:data:`CHANNELS_LAST`). A
     ``dataset`` with ``seed = None`` gets ``seed`` (its augmentation then repeats run after run and on resume);
-    ``set_epoch(epoch)`` is called on it each epoch when it has one. Chapter 03.
+    ``set_epoch(epoch)`` is called on it each epoch when it has one. ``order="images"`` shuffles photos rather
+    than people and keeps each photo's people together (:func:`epoch_order`; the dataset says which photo each item
+    crops with ``image_keys()``), so that its image cache decodes each photo once per epoch. Chapter 03.
     """
 
     def __init__(self, model: nn.Module, dataset, loss_fn: Callable, *, steps: int, batch_size: int = 32,
@@ -115,7 +137,12 @@ class Trainer:
                  device: torch.device | str | None = None, amp: bool | None = None,
                  channels_last: bool | None = None, grad_clip: float | None = None,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 progress: bool = True, plot: bool = False):
+                 progress: bool = True, plot: bool = False, order: str = "items"):
+        if order not in ORDERS:
+            raise ValueError(f"order={order!r} is unknown; expected one of {ORDERS}")
+        if order == "images" and not hasattr(dataset, "image_keys"):
+            raise ValueError(f"order='images' needs a dataset with image_keys() (which photo each item crops); "
+                             f"{type(dataset).__name__} has none")
         if steps < 1 or batch_size < 1:
             raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
         if len(dataset) < batch_size:
@@ -131,6 +158,7 @@ class Trainer:
             dataset.seed = seed
         self.dataset, self.loss_fn = dataset, loss_fn
         self.steps, self.batch_size, self.seed, self.num_workers = steps, batch_size, seed, num_workers
+        self.order = order
         self.validate, self.val_every, self.log_every = validate, val_every, log_every
         self.grad_clip, self.progress, self.plot = grad_clip, progress, plot
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -158,7 +186,8 @@ class Trainer:
         while True:
             if hasattr(self.dataset, "set_epoch"):  # datasets that vary their augmentation by epoch (TopDownDataset)
                 self.dataset.set_epoch(epoch)
-            order = epoch_order(len(self.dataset), self.seed, epoch)[batch * self.batch_size:]
+            groups = self.dataset.image_keys() if self.order == "images" else None
+            order = epoch_order(len(self.dataset), self.seed, epoch, groups)[batch * self.batch_size:]
             loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order, drop_last=True,
                                 num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                                 generator=_loader_generator(self.seed, epoch))
@@ -273,7 +302,11 @@ class Trainer:
         return {"format": FORMAT, "step": self.step, "steps": self.steps, "history": self.history,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "data": {"seed": self.seed, "batch_size": self.batch_size, "num_items": len(self.dataset)}}
+                "data": self._data_position()}
+
+    def _data_position(self) -> dict:
+        position = {"seed": self.seed, "batch_size": self.batch_size, "num_items": len(self.dataset)}
+        return position if self.order == "items" else {**position, "order": self.order}
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the whole training state atomically (temp file, then os.replace)."""
@@ -289,8 +322,10 @@ class Trainer:
         differ). Checkpoints of older posebook versions (with an ``"rng"`` entry and no ``"data"``) load too.
         """
         ckpt = read_checkpoint(path)
-        ours = {"seed": self.seed, "batch_size": self.batch_size, "num_items": len(self.dataset)}
-        differ = {k: (v, ours[k]) for k, v in ckpt.get("data", {}).items() if k in ours and v != ours[k]}
+        ours, saved = self._data_position(), ckpt.get("data")  # no "data": an older checkpoint, nothing to check
+        differ = {} if saved is None else {
+            k: (saved.get(k, "items"), ours.get(k, "items")) for k in sorted(set(saved) | set(ours))
+            if saved.get(k, "items") != ours.get(k, "items")}
         if differ:
             raise ValueError(f"checkpoint {path} was trained with a different data order: "
                              + ", ".join(f"{k} {saved} there, {now} here" for k, (saved, now) in differ.items())

@@ -169,3 +169,12 @@ def test_measure_runs_the_chapters_in_the_profile_and_regenerates_the_page(tmp_p
 def test_measure_rejects_an_unknown_profile(tmp_path):
     with pytest.raises(ValueError, match="laptop"):
         results.measure("laptop", notebooks=tmp_path, results=tmp_path, page=tmp_path / "p.md")
+
+
+def test_glue_formats_the_value_and_rejects_a_name_the_book_cannot_reference():
+    from posebook.results import glue
+
+    assert glue("ap_main", 0.123456, "{:.3f}") == "0.123"
+    assert glue("ap_raw", 7) == 7
+    with pytest.raises(ValueError, match="plain identifier"):
+        glue("AP @ 0.5", 1.0)

@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import posebook.checkpoints
 from posebook import models
@@ -427,3 +428,43 @@ def test_resume_is_exact_across_epochs_of_synthetic_people(tmp_path):
 
     straight = resume_is_exact(synthetic, 6, tmp_path)  # 2 batches an epoch: 3 epochs, resumed inside the 2nd
     assert straight.step == 6 and straight.steps_per_epoch == 2
+
+
+def test_epoch_order_by_images_keeps_each_photos_people_together_and_is_a_permutation():
+    groups = [7, 3, 7, 9, 3, 7, 1, 9]
+    order = epoch_order(len(groups), seed=5, epoch=2, groups=groups)
+    assert sorted(order) == list(range(len(groups)))
+    keys = [groups[i] for i in order]
+    runs = [k for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
+    assert len(runs) == len(set(groups)), f"a photo's people are split: {keys}"
+    assert order == epoch_order(len(groups), seed=5, epoch=2, groups=groups)
+    assert any(epoch_order(len(groups), seed=5, epoch=e, groups=groups) != order for e in (3, 4, 5))
+    with pytest.raises(ValueError, match="3 group keys for 8 items"):
+        epoch_order(8, 0, 0, groups=[1, 2, 3])
+
+
+def test_trainer_in_image_order_resumes_exactly_and_refuses_a_checkpoint_of_the_other_order(coco_sample, tmp_path):
+    from posebook.data import CocoKeypoints
+
+    def make(order):
+        torch.manual_seed(0)
+        data = CocoKeypoints(coco_sample / "person_keypoints_sample.json", coco_sample / "images", train=True,
+                             input_size=(64, 48), heatmap_size=(16, 12), image_cache_mb=1)
+        model = nn.Sequential(nn.Conv2d(3, 17, 3, stride=4, padding=1))
+        model.predict = model.forward
+        return Trainer(model, data, JointsMSELoss(), steps=6, batch_size=2, seed=3, progress=False,
+                       device="cpu", order=order)
+
+    straight = make("images")
+    straight.fit()
+    first = make("images")
+    first.fit(until=3)
+    first.save(tmp_path / "half.pt")
+    resumed = make("images").load(tmp_path / "half.pt")
+    resumed.fit()
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="order"):
+        make("items").load(tmp_path / "half.pt")
+    with pytest.raises(ValueError, match="image_keys"):
+        Trainer(nn.Conv2d(3, 17, 1), [torch.zeros(1)] * 4, JointsMSELoss(), steps=1, batch_size=2, order="images")

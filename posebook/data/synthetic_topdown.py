@@ -42,6 +42,10 @@ class SyntheticTopDown(TopDownDataset):
     def __len__(self) -> int:
         return self.length
 
+    def image_keys(self) -> list[int]:
+        """Item i crops scene i: every item is a photo of its own."""
+        return list(range(self.length))
+
     def scene(self, index: int) -> Scene:
         """The synthetic scene behind item ``index`` (the same as ``SyntheticScenes(seed)[index]``)."""
         return render_scene([self.seed, self._index(index)], self.image_size, self.max_people, **self.scene_options)

@@ -225,6 +225,11 @@ class TopDownDataset(torch.utils.data.Dataset):
         """Make the next items epoch ``epoch``'s draws (call it before each epoch)."""
         self.epoch = int(epoch)
 
+    def image_keys(self) -> list:
+        """Which photo each item crops (its file, or its image id for in-memory images), for an epoch order that
+        keeps a photo's people together (``Trainer(order="images")``)."""
+        return [str(r.image) if isinstance(r.image, (str, Path)) else r.image_id for r in self.records]
+
     def _index(self, index) -> int:
         """``index`` as a position in 0..len-1 (negative indices count from the end); out of range raises."""
         n, index = len(self), operator.index(index)

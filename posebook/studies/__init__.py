@@ -8,7 +8,9 @@ from __future__ import annotations
 
 # notebook stem -> module of this package declaring its claims
 CHAPTERS: dict[str, str] = {
+    "01_data": "data",
     "03_stacked_hourglass": "stacked_hourglass",
+    "07_hrnet": "hrnet",
 }
 
 
