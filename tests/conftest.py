@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,13 +74,23 @@ def book(tmp_path_factory) -> Path:
     (``jupyter_execute/`` beside ``html/``) and the records it wrote (``smoke_results/`` beside it), so that CI runs
     each chapter once, not once for the tests and once for the book.
     """
-    import shutil
+    if _BOOK_FAILURE:  # pytest runs a failed session fixture again for every test that asks for it: fail at once
+        pytest.fail(f"the smoke build of the book failed (see the first test that asked for it):\n{_BOOK_FAILURE[0]}")
+    try:
+        return _build_smoke_book(tmp_path_factory)
+    except BaseException as err:
+        _BOOK_FAILURE.append(str(err)[-4000:])
+        raise
 
+
+_BOOK_FAILURE: list[str] = []
+
+
+def _build_smoke_book(tmp_path_factory) -> Path:
     vendor = subprocess.run([sys.executable, str(ROOT / "book_tools" / "vendor.py")], capture_output=True, text=True)
     assert vendor.returncode == 0, f"book_tools/vendor.py failed:\n{vendor.stdout}\n{vendor.stderr[-3000:]}"
     out = ARTIFACTS / "book"
     shutil.rmtree(out, ignore_errors=True)
     env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache")),
            "POSEBOOK_RESULTS": str(out / "smoke_results"), "MPLBACKEND": "Agg"}
-    env.pop("POSEBOOK_TRIAL", None)
     return build_book(ROOT, out, env)

@@ -60,7 +60,7 @@ def score_limbs(cand_a: np.ndarray, cand_b: np.ndarray, paf_x: np.ndarray, paf_y
     """Scores (nA, nB) of every candidate limb A_i -> B_j; -inf where it is not accepted.
 
     score = mean over ``mid_num`` points from A to B (rounded to pixels) of PAF . unit(AB), plus
-    min(0.5 image_height / |AB| - 1, 0); accepted when more than 80% of the dot products exceed thre2 and
+    ``min(0.5 image_height / |AB| - 1, 0)``; accepted when more than 80% of the dot products exceed thre2 and
     score > 0 (a zero-length pair is never accepted). TPAMI'19 Eq. 11; PAPERS.md §6 step 2; chapter 08.
     """
     vec = cand_b[None, :, :2] - cand_a[:, None, :2]                   # (nA, nB, 2)
