@@ -42,15 +42,26 @@ def _random_person(rng, k, width, height, unlabelled=3):
     return kp
 
 
+def _flip_in_place(keypoints, image_width, flip_pairs):
+    flipped = transforms.flip_keypoints(keypoints, image_width, flip_pairs)
+    keypoints[...] = flipped  # overwrites the caller's array
+    return keypoints
+
+
 @exercise("flip_keypoints", solution=flip_keypoints_solution, chapter="00_introduction",
           mutants={"no left/right swap": _flip_no_swap, "x -> W - x (off by one)": _flip_off_by_one,
-                   "swap without mirroring": _flip_swap_only, "unlabelled keypoints moved": _flip_unlabelled_moved})
+                   "swap without mirroring": _flip_swap_only, "unlabelled keypoints moved": _flip_unlabelled_moved,
+                   "flips the caller's array in place": _flip_in_place})
 def check_flip_keypoints(fn):
     rng = np.random.default_rng(0)
     cases = [("COCO person, width 640", COCO, 640, 480), ("MPII person, width 333", MPII, 333, 500)]
     for what, skeleton, width, height in cases:
         kp = _random_person(rng, skeleton.num_keypoints, width, height)
-        got = expect_shape(fn(kp.copy(), width, skeleton.flip_pairs), kp.shape, f"{what}: flipped keypoints")
+        given = kp.copy()
+        got = expect_shape(fn(given, width, skeleton.flip_pairs), kp.shape, f"{what}: flipped keypoints")
+        if not np.array_equal(given, kp):
+            raise CheckFailure(f"{what}: your function changed the keypoints it was given; a dataset keeps its "
+                               "annotations and flips a copy for each augmented sample (start from a copy)")
         want = flip_keypoints_solution(kp, width, skeleton.flip_pairs)
         if np.allclose(got, want):
             continue
