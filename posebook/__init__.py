@@ -40,18 +40,22 @@ def device():
 
 
 def sample_data(*parts: str):
-    """Path of the real sample data (COCO/MPII photos) if present, else None.
+    """Path of the real sample data (COCO/MPII photos) if present, else None. Chapter 00.
 
-    Looks in ``$POSEBOOK_SHARED/data`` and in a ``shared/data`` folder beside the repository (where the project's
-    fixtures live); chapters fall back to synthetic data when it is absent (for example on Colab).
+    Looks in ``$POSEBOOK_SHARED/data`` when that is set, else in a ``shared/data`` folder beside the repository (the
+    project's fixtures), and then in the copy the package ships: the four COCO val2017 photos of ``coco_sample``
+    with their annotations (``posebook/sample_data/coco_sample``; licences in its ATTRIBUTION.md), so the chapters
+    show real photos wherever they are opened. The MPII photos are not shipped (their licence is for research use):
+    chapters fall back to the COCO sample or synthetic people without them.
     """
     from pathlib import Path
 
-    roots = [Path(os.environ["POSEBOOK_SHARED"]) / "data"] if os.environ.get("POSEBOOK_SHARED") else []
-    roots.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    shared = os.environ.get("POSEBOOK_SHARED")
+    roots = [Path(shared) / "data"] if shared else [Path(__file__).resolve().parents[2] / "shared" / "data"]
+    roots.append(Path(__file__).resolve().parent / "sample_data")
     for root in roots:
         path = root.joinpath(*parts)
-        if path.exists():
+        if parts and path.exists():
             return path
     return None
 

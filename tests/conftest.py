@@ -92,5 +92,5 @@ def _build_smoke_book(tmp_path_factory) -> Path:
     out = ARTIFACTS / "book"
     shutil.rmtree(out, ignore_errors=True)
     env = {"POSEBOOK_PROFILE": "smoke", "POSEBOOK_CACHE": str(tmp_path_factory.mktemp("cache")),
-           "POSEBOOK_RESULTS": str(out / "smoke_results"), "MPLBACKEND": "Agg"}
+           "POSEBOOK_RESULTS": str(out / "smoke_results")}  # (no MPLBACKEND=Agg: the book shows inline figures)
     return build_book(ROOT, out, env)

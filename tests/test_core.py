@@ -1,6 +1,7 @@
 """Foundations: profiles, device, environment report, cache and sample-data locations."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +109,27 @@ def test_sample_data_finds_shared_fixtures_or_returns_none(coco_sample, monkeypa
     monkeypatch.setenv("POSEBOOK_SHARED", str(coco_sample.parents[1]))
     assert posebook.sample_data("coco_sample") == coco_sample
     assert posebook.sample_data("no_such_folder") is None
+
+
+def test_the_package_ships_the_coco_sample_so_chapters_show_photos_without_shared(coco_sample, monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEBOOK_SHARED", str(tmp_path))  # an empty shared folder: only the packaged copy is left
+    shipped = posebook.sample_data("coco_sample")
+    assert shipped is not None and shipped.is_relative_to(Path(posebook.__file__).parent)
+    assert posebook.sample_data("mpii_sample") is None, "the MPII photos are for research use: not shipped"
+    for name in ("person_keypoints_sample.json", "person_detections_sample.json", *(
+            f"images/{p.name}" for p in (coco_sample / "images").glob("*.jpg"))):
+        assert (shipped / name).read_bytes() == (coco_sample / name).read_bytes(), name
+
+
+def test_the_shipped_photos_are_attributed_with_their_own_licences():
+    import json
+
+    folder = Path(posebook.__file__).parent / "sample_data" / "coco_sample"
+    data = json.loads((folder / "person_keypoints_sample.json").read_text())
+    licences = {entry["id"]: entry["url"] for entry in data["licenses"]}
+    attribution = (folder / "ATTRIBUTION.md").read_text()
+    assert "CC BY 4.0" in attribution  # the annotations
+    for image in data["images"]:
+        row = next(line for line in attribution.splitlines() if image["file_name"] in line)
+        assert licences[image["license"]] in row and image["flickr_url"] in row, row
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(i["file_name"] for i in data["images"])

@@ -157,3 +157,24 @@ def test_notebook_runs_as_a_trial_of_the_gpu_and_full_profiles(path, profile_nam
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir()), "trials record nothing"
     if path.stem in ("03_stacked_hourglass", "07_hrnet") and profile_name == "full" and coco is not None:
         assert "in 2 photos" in text or "in 2 COCO val2017 photos" in text, "full trains and validates on COCO"
+
+
+def shown(nb) -> int:
+    """Figures and widget views a run of the notebook shows."""
+    kinds = ("image/png", "image/svg+xml", "application/vnd.jupyter.widget-view+json")
+    return sum(any(k in out.get("data", {}) for k in kinds)
+               for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
+
+
+@pytest.mark.notebook
+def test_the_introduction_shows_every_figure_without_the_shared_folder(book, monkeypatch, tmp_path):
+    """On Colab or a laptop there is no ../shared: the chapter shows its photos from the sample the package ships."""
+    path = ROOT / "notebooks" / "00_introduction.ipynb"
+    with_shared = shown(nbformat.read(book.parent / "jupyter_execute" / "notebooks" / path.name, as_version=4))
+    monkeypatch.setenv("POSEBOOK_SHARED", str(tmp_path / "no_shared_here"))
+    monkeypatch.setenv("POSEBOOK_PROFILE", "smoke")
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the inline backend: figures become outputs, as in the book
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert with_shared >= 5 and shown(nb) == with_shared, (shown(nb), with_shared)
