@@ -80,12 +80,15 @@ def _profile_settings(notebook, monkeypatch) -> dict:
     return namespace["cfg"]
 
 
-def test_chapter_shortcuts_are_the_chapters_cpu_profile(root, monkeypatch):
-    cfg = _profile_settings(root / "notebooks" / "03_stacked_hourglass.ipynb", monkeypatch)
-    assert bench.CHAPTERS["03"] == ("hourglass", {"stacks": cfg.stacks, "channels": cfg.channels, "num_joints": 17,
-                                                  "order": cfg.order}, cfg.input_size, cfg.batch_size)
-    cfg = _profile_settings(root / "notebooks" / "07_hrnet.ipynb", monkeypatch)
-    assert bench.CHAPTERS["07"] == ("hrnet", cfg.model, cfg.input_size, cfg.batch)
+def test_chapter_shortcuts_are_the_chapters_cpu_study_sizes():
+    from posebook.studies import hrnet, stacked_hourglass
+
+    cfg = stacked_hourglass.SIZES["cpu"]
+    assert bench.CHAPTERS["03"] == ("hourglass", {"stacks": cfg["stacks"], "channels": cfg["channels"],
+                                                  "num_joints": 17, "order": cfg["order"]},
+                                    cfg["input_size"], cfg["batch_size"])
+    cfg = hrnet.SIZES["cpu"]
+    assert bench.CHAPTERS["07"] == ("hrnet", cfg["model"], cfg["input_size"], cfg["batch_size"])
 
 
 @pytest.mark.parametrize("name, kwargs, size", [

@@ -217,3 +217,91 @@ def test_features_are_stage4_branches_by_stride_and_forward_reads_stride_4():
     for stride, f in feats.items():
         assert f.shape == (1, model.feature_channels[stride], 128 // stride, 96 // stride)
     assert torch.equal(feats[4], high) and torch.equal(out, model.final_layer(feats[4]))
+
+
+# ---- the §4.4 ablations built by the constructor: exchange (Table 6) and head_stride (Fig. 5) ----------------------
+
+def exchanging(model):
+    """Per HR module of stages 2, 3, 4 in order: does its exchange unit fuse (True) or keep identities only?"""
+    return [m.fuse_layers.exchange for stage in (model.stage2, model.stage3, model.stage4) for m in stage]
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("final", [False] * 7 + [True]),
+    ("across_stages", [True, False, False, False, True, False, False, True]),
+    ("all", [True] * 8),
+])
+def test_exchange_modes_fuse_in_the_units_of_table_6(mode, expected):
+    model = on_meta("hrnet", width=8, exchange=mode)
+    assert exchanging(model) == expected
+    assert sum(expected) == {"final": 1, "across_stages": 3, "all": 8}[mode]
+    for stage in (model.stage2, model.stage3, model.stage4):
+        for m in stage:
+            if not m.fuse_layers.exchange:  # identity-only: no weights at all
+                assert shapes(m.fuse_layers) == {}
+
+
+def test_exchange_booleans_are_the_all_and_final_modes_and_a_wrong_mode_is_refused():
+    assert HRNetConfig(exchange=True).exchange == "all" and HRNetConfig(exchange=False).exchange == "final"
+    assert HRNetConfig(exchange=False) == HRNetConfig(exchange="final")
+    with pytest.raises(ValueError, match=r"exchange='within'.*'final', 'across_stages', 'all'"):
+        HRNetConfig(exchange="within")
+
+
+def test_fewer_exchange_units_mean_fewer_parameters_and_identity_only_units_pass_relu_of_their_input():
+    counts = [count_params(on_meta("hrnet", width=4, exchange=m)) for m in ("final", "across_stages", "all")]
+    assert counts[0] < counts[1] < counts[2]
+    model = HRNet(HRNetConfig(width=4, exchange="across_stages")).eval()
+    xs = [torch.randn(1, 4 * 2 ** b, 16 // 2 ** b, 16 // 2 ** b) for b in range(3)]
+    with torch.no_grad():
+        inner = model.stage3[0].fuse_layers(xs)
+        end = model.stage3[-1].fuse_layers(xs)
+    assert all(torch.equal(o, torch.relu(x)) for o, x in zip(inner, xs))
+    assert not torch.equal(end[0], torch.relu(xs[0]))  # the stage's last unit adds the lower branches
+
+
+@pytest.mark.parametrize("stride", [4, 8, 16, 32])
+def test_head_reads_the_branch_at_head_stride_and_output_stays_quarter_resolution(stride):
+    from posebook.models.hrnet import upsample_heatmaps
+
+    torch.manual_seed(0)
+    model = create("hrnet", width=4, num_joints=5, head_stride=stride, stem_width=8, layer1_blocks=1,
+                   stage_blocks=1).eval()
+    b = {4: 0, 8: 1, 16: 2, 32: 3}[stride]
+    last = model.stage4[-1].fuse_layers
+    assert [len(row) for row in last] == [0] * b + [4] and last.exchange  # only the head's row is built
+    assert model.final_layer.in_channels == 4 * stride // 4
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        out = model(x)
+        xs = model.fusion_inputs(x)
+        fused = torch.relu(sum(last.contributions(xs)[b]))
+        feats = model.features(x)
+    assert out.shape == model.predict(x).shape == (2, 5, 32, 24)
+    assert fused.shape[-2:] == (128 // stride, 96 // stride)
+    assert torch.allclose(feats[stride], fused) and torch.allclose(out, upsample_heatmaps(model.final_layer(fused),
+                                                                                           stride // 4))
+    for other in {4, 8, 16, 32} - {stride}:  # the other branches as they enter the last fusion
+        assert torch.equal(feats[other], xs[{4: 0, 8: 1, 16: 2, 32: 3}[other]])
+
+
+def test_head_stride_must_be_a_branch_stride():
+    with pytest.raises(ValueError, match=r"head_stride=6.*\(4, 8, 16, 32\)"):
+        HRNetConfig(head_stride=6)
+
+
+def test_upsampled_heatmaps_keep_heatmap_px_times_stride_as_the_input_px():
+    from posebook.models.hrnet import upsample_heatmaps
+
+    coarse = torch.zeros(1, 1, 8, 6)
+    coarse[0, 0, 3, 2] = 1.0
+    coarse[0, 0, 7, 5] = 0.5  # last row and column: the edge is replicated, not faded to zero
+    for factor in (2, 4):
+        fine = upsample_heatmaps(coarse, factor)
+        assert fine.shape == (1, 1, 8 * factor, 6 * factor)
+        assert torch.equal(fine[..., ::factor, ::factor], coarse)  # sample i of the fine map reads position i / f
+        peak = divmod(int(fine[..., :5 * factor, :5 * factor].argmax()), 5 * factor)  # away from the 0.5
+        assert peak == (3 * factor, 2 * factor)
+        assert fine[0, 0, 3 * factor, 2 * factor + 1].item() == pytest.approx(1 - 1 / factor)
+        assert torch.allclose(fine[0, 0, -1, -factor:], torch.full((factor,), 0.5))
+    assert upsample_heatmaps(coarse, 1) is coarse

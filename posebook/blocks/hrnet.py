@@ -7,6 +7,8 @@ Sequential indices) equal the official state_dict's, so official checkpoints loa
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -45,24 +47,36 @@ def fuse_path(channels: list[int], j: int, i: int) -> nn.Module:
 class ExchangeUnit(nn.ModuleList):
     """Repeated multi-scale fusion: output i = ReLU(sum_j a(X_j, i)). Row i of this list holds the paths into branch i.
 
-    ``multi_scale_output=False`` builds only row 0 (the last module of stage 4). ``exchange=False`` keeps only the
-    identity paths, so branches run in parallel without ever exchanging (the chapter's ablation). Paper §3; chapter 07.
+    ``multi_scale_output=False`` builds only row 0 (the last module of stage 4); ``outputs`` names the rows to build
+    instead (the others stay empty, output None). ``exchange=False`` keeps only the identity paths, so branches run in
+    parallel without exchanging (Table 6's ablations). Paper §3, §4.4; chapter 07.
     """
 
-    def __init__(self, channels: list[int], multi_scale_output: bool = True, exchange: bool = True):
-        rows = range(len(channels) if multi_scale_output else 1)
+    def __init__(self, channels: list[int], multi_scale_output: bool = True, exchange: bool = True,
+                 outputs: Sequence[int] | None = None):
+        if outputs is None:
+            outputs = range(len(channels)) if multi_scale_output else (0,)
+        outputs = sorted(set(int(i) for i in outputs))
+        if not outputs or outputs[0] < 0 or outputs[-1] >= len(channels):
+            raise ValueError(f"ExchangeUnit with channels {list(channels)}: outputs={outputs} must name branches "
+                             f"0..{len(channels) - 1}")
         super().__init__(nn.ModuleList(fuse_path(channels, j, i) if exchange or i == j else _Dropped()
-                                       for j in range(len(channels))) for i in rows)
-        self.exchange = exchange
+                                       for j in range(len(channels))) if i in outputs else nn.ModuleList()
+                         for i in range(outputs[-1] + 1))
+        self.exchange, self.outputs = exchange, tuple(outputs)
 
     def contributions(self, xs: list[Tensor]) -> list[list[Tensor | None]]:
-        """``[i][j]`` = a(X_j, i), what branch j passes to branch i (None where the ablation drops the path)."""
+        """``[i][j]`` = a(X_j, i), what branch j passes to branch i (None where the ablation drops the path; an
+        unbuilt row is empty)."""
         return [[path(x) for path, x in zip(row, xs)] for row in self]
 
-    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+    def forward(self, xs: list[Tensor]) -> list[Tensor | None]:
         out = []
         for row in self.contributions(xs):
             parts = [part for part in row if part is not None]
+            if not parts:  # a row this unit does not build (``outputs``)
+                out.append(None)
+                continue
             total = parts[0]
             for part in parts[1:]:
                 total = total + part  # summed in branch order, as the official code does
@@ -84,11 +98,11 @@ class HighResolutionModule(nn.Module):
     """
 
     def __init__(self, channels: list[int], num_blocks: int = 4, multi_scale_output: bool = True,
-                 exchange: bool = True):
+                 exchange: bool = True, outputs: Sequence[int] | None = None):
         super().__init__()
         self.channels = list(channels)
         self.branches = nn.ModuleList(make_layer(BasicBlock, c, c, num_blocks) for c in channels)
-        self.fuse_layers = ExchangeUnit(channels, multi_scale_output, exchange)
+        self.fuse_layers = ExchangeUnit(channels, multi_scale_output, exchange, outputs)
 
     def forward(self, xs: list[Tensor]) -> list[Tensor]:
         if len(xs) != len(self.branches):
@@ -121,10 +135,12 @@ class Transition(nn.ModuleList):
 
 
 def make_stage(channels: list[int], num_modules: int, num_blocks: int = 4, multi_scale_output: bool = True,
-               exchange: bool = True, last_exchange: bool | None = None) -> nn.Sequential:
-    """``num_modules`` HR modules in a row; only the last one honours ``multi_scale_output=False``, and its exchange
-    unit follows ``last_exchange`` (None: ``exchange``). Paper §3 (network instantiation); chapter 07."""
+               exchange: bool = True, last_exchange: bool | None = None,
+               last_outputs: Sequence[int] | None = None) -> nn.Sequential:
+    """``num_modules`` HR modules in a row; only the last one honours ``multi_scale_output=False`` (or builds the rows
+    ``last_outputs``), and its exchange unit follows ``last_exchange`` (None: ``exchange``). Paper §3; chapter 07."""
     last = exchange if last_exchange is None else last_exchange
     return nn.Sequential(*(HighResolutionModule(channels, num_blocks, multi_scale_output or m < num_modules - 1,
-                                                exchange if m < num_modules - 1 else last)
+                                                exchange if m < num_modules - 1 else last,
+                                                last_outputs if m == num_modules - 1 else None)
                            for m in range(num_modules)))

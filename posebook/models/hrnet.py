@@ -5,17 +5,24 @@ Reads top to bottom: stem (two stride-2 3x3 convs) -> layer1 (4 Bottlenecks, 256
 stage2 (1 module, 2 branches) -> transition2 -> stage3 (4 modules, 3 branches) -> transition3 -> stage4 (3 modules,
 4 branches; the last returns only the high-resolution branch) -> final_layer (1x1 conv to K heatmaps at 1/4).
 The layout is the paper's network instantiation (§3) and the official yaml (PAPERS.md §1.1), passed in as an
-:class:`HRNetConfig` (``HRNET_W32``, ``HRNET_W48``). Attribute names equal the official state_dict (PAPERS.md
-§1.2), so official checkpoints load with ``strict=True``. Explained in chapter 07 (HRNet).
+:class:`HRNetConfig` (``HRNET_W32``, ``HRNET_W48``); two options build the §4.4 ablations: ``exchange`` (which
+exchange units fuse, Table 6) and ``head_stride`` (which resolution the heatmaps are regressed from, Fig. 5).
+Attribute names equal the official state_dict (PAPERS.md §1.2), so official checkpoints load with ``strict=True``.
+Explained in chapter 07 (HRNet).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from posebook.blocks.hrnet import Transition, make_stage
 from posebook.blocks.resnet import BN_MOMENTUM, Bottleneck, make_layer, normal_init
+
+
+EXCHANGES = ("final", "across_stages", "all")  # Table 6's three rows, fewest fusions first
+HEAD_STRIDES = (4, 8, 16, 32)  # the branches' strides: the head may read any of them (Fig. 5)
 
 
 @dataclass(frozen=True)
@@ -23,17 +30,20 @@ class HRNetConfig:
     """HRNet's layout: widths C, 2C, 4C, 8C; modules of stages 2, 3, 4; residual units per branch; the stem.
 
     The official W32 is ``HRNetConfig(width=32)`` = ``HRNET_W32`` (paper §3, network instantiation; PAPERS.md
-    §1.1); ``exchange=False`` is chapter 07's ablation; ``stem_width`` and ``layer1_blocks`` shrink the stem and
-    stage 1 for its CPU profile (official 64 and 4). Chapter 07.
+    §1.1). ``exchange`` picks Table 6's fusions: "all" (official, 8), "across_stages" (the last module of each stage,
+    3) or "final" (the last module of stage 4 only, 1); True and False are "all" and "final". ``head_stride`` (4, 8,
+    16, 32) is the branch the heatmaps are regressed from (Fig. 5). ``stem_width`` and ``layer1_blocks`` shrink the
+    stem and stage 1 for chapter 07's CPU profile (official 64 and 4). Chapter 07.
     """
 
     width: int = 32
     num_joints: int = 17
     stage_modules: tuple[int, int, int] = (1, 4, 3)
     stage_blocks: int = 4
-    exchange: bool = True
+    exchange: str = "all"
     stem_width: int = 64
     layer1_blocks: int = 4
+    head_stride: int = 4
 
     def __post_init__(self):
         object.__setattr__(self, "stage_modules", tuple(int(m) for m in self.stage_modules))
@@ -45,6 +55,12 @@ class HRNetConfig:
         if small:
             raise ValueError("HRNetConfig needs width, num_joints, stage_blocks, stem_width and layer1_blocks >= 1, "
                              f"got {', '.join(f'{k}={v}' for k, v in small.items())}")
+        if isinstance(self.exchange, bool):  # the earlier switch: True = every unit, False = only the final one
+            object.__setattr__(self, "exchange", "all" if self.exchange else "final")
+        if self.exchange not in EXCHANGES:
+            raise ValueError(f"HRNetConfig exchange={self.exchange!r}; expected one of {EXCHANGES} (or True/False)")
+        if self.head_stride not in HEAD_STRIDES or isinstance(self.head_stride, bool):
+            raise ValueError(f"HRNetConfig head_stride={self.head_stride!r}; expected one of {HEAD_STRIDES}")
 
     @classmethod
     def w32(cls, **changes) -> HRNetConfig:
@@ -69,12 +85,14 @@ class HRNet(nn.Module):
     """HRNet for top-down pose, built from an :class:`HRNetConfig`: ``forward(x)`` returns heatmaps (B, K, H/4, W/4).
 
     ``features(x)`` is the backbone API shared with ResNet: ``{4: ..., 8: ..., 16: ..., 32: ...}`` by stride, the
-    four branches of stage 4 (stride 4: the fused high-resolution map the head reads; 8, 16, 32: the lower branches
-    as they enter that last fusion). ``branches(x)`` gives every stage's branch outputs for chapter 07's dissection.
+    four branches of stage 4 (at ``head_stride``, official 4: the fused map the head reads; the others as they enter
+    that last fusion). ``branches(x)`` gives every stage's branch outputs for chapter 07's dissection.
 
-    ``exchange=False`` (the ablation): the intermediate exchange units keep only their identity paths, so the
-    branches run in parallel without exchanging; the final unit still fuses every branch into the high-resolution
-    one (otherwise the lower branches could not reach the output at all). Paper §3; chapter 07.
+    ``exchange`` other than "all" (Table 6): the exchange units it leaves out keep only their identity paths, so the
+    branches run in parallel there; the last unit always fuses every branch into the one the head reads (otherwise
+    the other branches could not reach the output). ``head_stride`` > 4 (Fig. 5): the 1x1 head reads that branch
+    and its heatmaps are upsampled bilinearly to 1/4, sample i at position i x 4 / head_stride (the codec's x / stride
+    convention), so every variant is trained on the same targets and decoded alike. Paper §3, §4.4; chapter 07.
     """
 
     def __init__(self, config: HRNetConfig = HRNET_W32):
@@ -85,6 +103,9 @@ class HRNet(nn.Module):
         self.config = cfg = config
         c2, c3, c4 = cfg.channels(2), cfg.channels(3), cfg.channels(4)
         m2, m3, m4 = cfg.stage_modules
+        within = cfg.exchange == "all"  # the units inside a stage (all but its last module)
+        at_stage_end = cfg.exchange != "final"  # the last module of stages 2 and 3
+        self.head_branch = HEAD_STRIDES.index(cfg.head_stride)
         # stem: two stride-2 3x3 convs take the input to 1/4 resolution
         self.conv1 = nn.Conv2d(3, cfg.stem_width, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cfg.stem_width, momentum=BN_MOMENTUM)
@@ -94,14 +115,15 @@ class HRNet(nn.Module):
         # stage 1 at 1/4: official 4 Bottlenecks of width 64, 256 output channels
         self.layer1 = make_layer(Bottleneck, cfg.stem_width, cfg.stem_width, cfg.layer1_blocks)
         self.transition1 = Transition([cfg.stem_width * Bottleneck.expansion], c2)
-        self.stage2 = make_stage(c2, m2, cfg.stage_blocks, exchange=cfg.exchange)
+        self.stage2 = make_stage(c2, m2, cfg.stage_blocks, exchange=within, last_exchange=at_stage_end)
         self.transition2 = Transition(c2, c3)
-        self.stage3 = make_stage(c3, m3, cfg.stage_blocks, exchange=cfg.exchange)
+        self.stage3 = make_stage(c3, m3, cfg.stage_blocks, exchange=within, last_exchange=at_stage_end)
         self.transition3 = Transition(c3, c4)
-        # the last module fuses every branch into the high-resolution one, also in the no-exchange ablation
-        self.stage4 = make_stage(c4, m4, cfg.stage_blocks, multi_scale_output=False, exchange=cfg.exchange,
-                                 last_exchange=True)
-        self.final_layer = nn.Conv2d(cfg.width, cfg.num_joints, 1)
+        # the last module fuses every branch into the one the head reads (official: the high-resolution one), in
+        # every exchange setting
+        self.stage4 = make_stage(c4, m4, cfg.stage_blocks, multi_scale_output=False, exchange=within,
+                                 last_exchange=True, last_outputs=(self.head_branch,))
+        self.final_layer = nn.Conv2d(c4[self.head_branch], cfg.num_joints, 1)
         # channels of features(x), by stride
         self.feature_channels = {4 * 2 ** b: c for b, c in enumerate(c4)}
         self.init_weights()
@@ -118,27 +140,46 @@ class HRNet(nn.Module):
         return {"stage2": stage2, "stage3": self.stage3(self.transition2(stage2))}
 
     def branches(self, x: Tensor) -> dict[str, list[Tensor]]:
-        """Every stage's branch outputs, by stage name (``"stage2"`` to ``"stage4"``), for the chapter's dissection."""
+        """Every stage's branch outputs, by stage name (``"stage2"`` to ``"stage4"``), for the chapter's dissection;
+        stage 4 gives the one fused branch the head reads."""
         out = self._stage3(x)
-        out["stage4"] = self.stage4(self.transition3(out["stage3"]))  # the high-resolution branch only
+        fused = self.stage4(self.transition3(out["stage3"]))
+        out["stage4"] = [fused[self.head_branch]]
         return out
 
-    def features(self, x: Tensor) -> dict[int, Tensor]:
-        """Stage 4's branches by stride: {4: the fused (B, C, H/4, W/4) map the head reads, 8: 2C, 16: 4C, 32: 8C}."""
+    def fusion_inputs(self, x: Tensor) -> list[Tensor]:
+        """Stage 4's four branches as they enter the last exchange unit (after its module's residual units): what the
+        final fusion sums into the branch the head reads. Paper §3; chapter 07."""
         xs = self.transition3(self._stage3(x)["stage3"])
         for module in self.stage4[:-1]:
             xs = module(xs)
-        last = self.stage4[-1]
-        xs = [branch(b) for branch, b in zip(last.branches, xs)]
-        fused = last.fuse_layers(xs)[0]
-        return dict(zip(self.feature_channels, [fused, *xs[1:]]))
+        return [branch(b) for branch, b in zip(self.stage4[-1].branches, xs)]
+
+    def features(self, x: Tensor) -> dict[int, Tensor]:
+        """Stage 4's branches by stride (4: C, 8: 2C, 16: 4C, 32: 8C channels); the one at ``head_stride`` (official:
+        4) is the fused map the head reads, the others are as they enter that last fusion."""
+        xs = self.fusion_inputs(x)
+        xs[self.head_branch] = self.stage4[-1].fuse_layers(xs)[self.head_branch]
+        return dict(zip(self.feature_channels, xs))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.final_layer(self.features(x)[4])  # (B, K, H/4, W/4)
+        heatmaps = self.final_layer(self.features(x)[self.config.head_stride])
+        return upsample_heatmaps(heatmaps, self.config.head_stride // 4)  # (B, K, H/4, W/4)
 
     def predict(self, x: Tensor) -> Tensor:
         """The final heatmaps (B, K, H/4, W/4)."""
         return self(x)
+
+
+def upsample_heatmaps(heatmaps: Tensor, factor: int) -> Tensor:
+    """Bilinear upsampling by ``factor`` where output sample i reads input position i / factor (edge replicated), so
+    heatmap px x stride stays the input px for both maps (the codec's convention). HRNet §4.4 (Fig. 5); chapter 07."""
+    if factor == 1:
+        return heatmaps
+    h, w = heatmaps.shape[-2:]
+    padded = F.pad(heatmaps, (0, 1, 0, 1), mode="replicate")  # position h (and w) for the last samples' neighbours
+    up = F.interpolate(padded, size=(factor * h + 1, factor * w + 1), mode="bilinear", align_corners=True)
+    return up[..., :factor * h, :factor * w]
 
 
 def _check_input(x: Tensor) -> None:

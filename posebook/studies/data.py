@@ -3,7 +3,7 @@
 ``decoding_ceiling`` (probe): the ground truth of fixed synthetic validation people is encoded as heatmaps at stride
 4, 8 and 16 of a 256 x 192 crop, decoded, mapped back to the image and scored by pycocotools. Whatever AP is lost,
 the grid and the decoder lose it, with no network involved. The paper's comparison is HRNet's Fig. 5 (Sun et al.,
-CVPR 2019, §4.4; ABLATIONS.md R4), which includes the network's own error. Three families per stride:
+CVPR 2019, §4.4), which includes the network's own error. Three families per stride:
 
 - ``rounded``: HRNet's target (the centre rounded to a heatmap pixel) decoded by argmax + quarter offset: a model
   that reproduces its training target exactly;
@@ -51,7 +51,7 @@ PAPER_W32 = {4: 74.40, 8: 68.90, 16: 55.00}
 PAPER = ("HRNet Fig. 5 (§4.4, COCO val2017, ImageNet-pretrained, 256x192): heatmaps regressed from the 1x / 2x / 4x "
          "(high / medium / low) resolution representation reach W32 74.40 / 68.90 / 55.00 AP, W48 75.10 / 69.60 / "
          "55.40 AP; a trained network's AP, its own error included, where this probe measures the decoding ceiling "
-         "alone (ABLATIONS.md R4)")
+         "alone")
 
 
 def variant_name(family: str, stride: int) -> str:

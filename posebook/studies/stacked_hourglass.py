@@ -1,4 +1,4 @@
-"""Chapter 03's study: the Stacked Hourglass paper's claims (Newell, Yang, Deng, ECCV 2016, §4.2; ABLATIONS.md §1).
+"""Chapter 03's study: the Stacked Hourglass paper's claims (Newell, Yang, Deng, ECCV 2016, §4.2).
 
 - ``intermediate_supervision``: the same 2-stack network trained with every stack supervised beats it trained with
   only the last one supervised (HG-Stacked-Int against HG-Stacked, Fig. 8).
@@ -53,14 +53,14 @@ SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, ov
 MAX_PEOPLE = 4
 
 PAPER_SUPERVISION = ("Fig. 8 (§4.2, MPII val, PCKh on wrists/elbows/knees/ankles): HG-Stacked-Int trains above "
-                     "HG-Stacked; curves only, no end values printed (ABLATIONS.md H2-H4)")
+                     "HG-Stacked; curves only, no end values printed")
 PAPER_GRADIENT = ("no figure: §3.3 motivates intermediate supervision as a loss applied to every stack's "
-                  "prediction (ABLATIONS.md H1, H4)")
+                  "prediction")
 PAPER_STACKING = ("Fig. 9 right (§4.2, MPII val, equal parameters): 2 / 4 / 8 stacks reach 87.4 / 87.8 / 88.1%; "
-                  "Fig. 8: HG-Stacked (2 x 4 modules) above HG (1 x 8 modules) (ABLATIONS.md H3, H6, H7)")
+                  "Fig. 8: HG-Stacked (2 x 4 modules) above HG (1 x 8 modules)")
 PAPER_REFINEMENT = ("Fig. 9 left (§4.2): mistakes of the 2nd hourglass fixed by the 8th (left/right swaps, joints "
                     "of other people); halfway vs final: 84.6 / 86.5 / 87.1% vs 87.4 / 87.8 / 88.1% for 2 / 4 / 8 "
-                    "stacks (ABLATIONS.md H8, H9)")
+                    "stacks")
 
 
 # ---- declarations ------------------------------------------------------------------------------------------------

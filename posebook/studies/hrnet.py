@@ -1,0 +1,333 @@
+"""Chapter 07's study: the HRNet paper's claims (Sun, Xiao, Liu, Wang, CVPR 2019, §4.4).
+
+- ``repeated_fusion``: the same HRNet with every exchange unit fusing (8 fusions) beats it with only the final one
+  (1 fusion); the across-stage units alone (3 fusions) sit between (Table 6).
+- ``fusion_receptive_field`` (probe): at initialisation, the more exchange units fuse, the larger the effective
+  receptive field (from the input gradient) of the high-resolution branch's centre pixel entering the final fusion.
+- ``output_receptive_field`` (read from the same probes): the same for the centre stride-4 output pixel, which the
+  final fusion feeds from every branch in all three variants.
+- ``high_resolution``: heatmaps regressed from the 1/4 branch beat those from the 1/8 and 1/16 branches (Fig. 5).
+  Fig. 5 reads the four outputs of one ImageNet-pretrained network and does not print how the lower maps are
+  scored; here each head is its own network trained from scratch (as Table 6's): the last exchange unit fuses every
+  branch into the one the 1x1 head reads, and its heatmaps are upsampled bilinearly to 1/4, so targets, loss and
+  decoding are the same for all three.
+
+The data holds the difficulty these ideas address: the synthetic setting's front, side and back views (left/right
+needs context from the whole body), occluders and up to four overlapping people. The training crops are rendered
+once per study and reused by every variant and seed. Run with ``python -m posebook.study 07``. Chapter 07.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import posebook
+from posebook import metrics, models
+from posebook.bench import count_params, gflops
+from posebook.keypoints import COCO
+from posebook.losses import JointsMSELoss
+from posebook.study import Claim, RenderedItems, Variant
+
+CHAPTER = "07_hrnet"
+TRAIN_SEED, VAL_SEED = 0, 1_000_003  # the rendered training crops and the validation scenes
+EXCHANGES = ("final", "across_stages", "all")  # Table 6's rows: 1, 3 and 8 fusions
+STRIDES = (4, 8, 16)  # Fig. 5's 1x, 2x and 4x representations (of a 256x192 input: 64x48, 32x24, 16x12)
+
+# Per profile: model, data and budget. The cpu budget fits the whole study (15 trainings, 3 probes x 3 seeds) in
+# 90 minutes of a 2-core machine; `python -m posebook.study 07 --profile cpu --dry-run` prints the estimate. The cpu
+# model is chapter 07's live one: HRNet-W8 with a narrow stem and one residual unit per branch, every stage, module
+# and exchange unit kept. Batch 32 with channels_last, as chapter 03's study.
+SIZES = {
+    "smoke": dict(model=dict(width=4, stem_width=8, layer1_blocks=1, stage_blocks=1), input_size=(64, 64),
+                  heatmap_size=(16, 16), sigma=1.0, image_size=(128, 128), batch_size=8, steps=4, warmup=0,
+                  lr=2e-3, train_items=32, val_people=4, val_every=2, probe_batch=2),
+    "cpu": dict(model=dict(width=8, stem_width=16, layer1_blocks=1, stage_blocks=1), input_size=(128, 96),
+                heatmap_size=(32, 24), sigma=2.0, image_size=(256, 256), batch_size=32, steps=1200, warmup=30,
+                lr=2e-3, train_items=19200, val_people=200, val_every=300, probe_batch=8),
+    "gpu": dict(model=dict(width=32), input_size=(256, 192), heatmap_size=(64, 48), sigma=2.0,
+                image_size=(256, 256), batch_size=32, steps=4000, warmup=200, lr=1e-3, train_items=16000,
+                val_people=500, val_every=500, probe_batch=8),
+}
+SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
+MAX_PEOPLE = 4
+PROBE_KEYS = ("profile", "model", "input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people",
+              "exchange", "head_stride", "probe_batch")  # a probe's config: no training budget
+ERF_MASSES = (0.5, 0.9)  # the probe's radii hold these shares of the |gradient| mass
+
+PAPER_FUSION = ("Table 6 (§4.4, COCO val2017, from scratch, 256x192, W32 implied): final exchange only / + across "
+                "stages / + within stages (8 fusions, the full HRNet): 70.8 / 71.9 / 73.4 AP")
+PAPER_ERF = ("no figure: §3 motivates repeated fusion as each resolution receiving information from the parallel "
+             "representations over and over; Table 6 measures its effect on AP")
+PAPER_RESOLUTION = ("Fig. 5 (§4.4, COCO val2017, ImageNet-pretrained W32, 256x192): heatmaps regressed from the "
+                    "1x / 2x / 4x (1/4, 1/8, 1/16 of the input) representation: 74.4 / 68.9 / 55.0 AP; from the "
+                    "lowest (1/32) below 10 AP")
+
+
+# ---- declarations ------------------------------------------------------------------------------------------------
+
+def claims(profile: str) -> list[Claim]:
+    """Chapter 07's claims at ``profile``'s size. Sun et al. §4.4."""
+    sizes = dict(SIZES[profile], profile=profile, scene=SCENE, max_people=MAX_PEOPLE, exchange="all", head_stride=4)
+    base = {k: v for k, v in sizes.items() if k != "probe_batch"}  # what a trained run depends on
+    fusion = {e: dict(base, exchange=e) for e in EXCHANGES}
+    probe = {e: {k: sizes[k] for k in PROBE_KEYS} | {"exchange": e} for e in EXCHANGES}  # and a probe
+    return [
+        Claim(CHAPTER, "repeated_fusion",
+              "the same HRNet predicts better when every exchange unit fuses the resolutions (8 fusions) than when "
+              "only the final unit does (1 fusion); the across-stage units alone (3 fusions) sit between",
+              "PCK@0.2", PAPER_FUSION,
+              tuple(Variant(e, train, fusion[e]) for e in EXCHANGES), effect=("all", "final")),
+        Claim(CHAPTER, "fusion_receptive_field",
+              "at initialisation, the more exchange units fuse, the wider the input that the high-resolution "
+              "representation sees as it enters the final fusion: the radius (input px) holding half the input "
+              "gradient of its centre pixel", "erf.high.r50", PAPER_ERF,
+              tuple(Variant(e, erf_probe, probe[e], kind="probe") for e in EXCHANGES), effect=("all", "final")),
+        Claim(CHAPTER, "output_receptive_field",
+              "at initialisation, the more exchange units fuse, the wider the input that the centre output pixel "
+              "sees (radius holding half its input gradient); the final fusion brings every branch into it in all "
+              "three, so this may not differ", "erf.output.r50", PAPER_ERF,
+              tuple(Variant(e, of=f"fusion_receptive_field/{e}", read="erf.output.r50") for e in EXCHANGES),
+              effect=("all", "final")),
+        Claim(CHAPTER, "high_resolution",
+              "heatmaps regressed from the 1/4-resolution branch score a higher AP than those regressed from the "
+              "1/8 or 1/16 branch (upsampled to 1/4) of the same HRNet", "AP", PAPER_RESOLUTION,
+              (Variant("stride4", of="repeated_fusion/all"),
+               *(Variant(f"stride{s}", train, dict(base, head_stride=s)) for s in STRIDES[1:])),
+              effect=("stride4", f"stride{STRIDES[-1]}")),
+    ]
+
+
+def _model(config: dict) -> nn.Module:
+    return models.create("hrnet", num_joints=COCO.num_keypoints, exchange=config["exchange"],
+                         head_stride=config["head_stride"], **config["model"])
+
+
+# ---- data: rendered once -----------------------------------------------------------------------------------------
+
+def _data_settings(config: dict) -> dict:
+    keys = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people")
+    return {k: config[k] for k in keys}
+
+
+def _train_set(settings: dict, items: int):
+    from posebook.data import SyntheticTopDown
+
+    return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
+                            heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
+                            image_size=settings["image_size"], max_people=settings["max_people"],
+                            **settings["scene"])
+
+
+def training_items(config: dict, progress: bool = False) -> RenderedItems:
+    """The study's training crops (seeded augmentation included), rendered once and cached on disk and in memory.
+    Chapter 07."""
+    return _training_items(json.dumps(dict(_data_settings(config), items=config["train_items"]), sort_keys=True),
+                           progress)
+
+
+@functools.lru_cache(maxsize=2)
+def _training_items(key: str, progress: bool) -> RenderedItems:
+    s = json.loads(key)
+    return RenderedItems.cached("07-train", s, lambda: _train_set(s, s["items"]), progress)
+
+
+def validation_set(config: dict):
+    """At least ``val_people`` people of fixed synthetic validation scenes (COCO ground truth for AP). Chapter 07."""
+    return _validation(json.dumps(dict(_data_settings(config), people=config["val_people"]), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2)
+def _validation(key: str):
+    from posebook.data import SyntheticTopDown
+
+    s = json.loads(key)
+    images = max(1, math.ceil(s["people"] / 2))
+    while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
+        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
+                                          heatmap_size=s["heatmap_size"], sigma=s["sigma"],
+                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
+        if len(val) >= s["people"]:
+            return val
+        images = math.ceil(images * 1.25) + 1
+
+
+# ---- the trained variants ----------------------------------------------------------------------------------------
+
+def scores(model: nn.Module, val) -> dict:
+    """COCO AP/AR, PCK@0.2 and PCK@0.1, and error-kind shares (Ronchi & Perona) on ``val``. Chapter 07."""
+    from posebook.inference import coco_results, pck_on_boxes, predict_dataset
+
+    pred = predict_dataset(model, val, progress=False)
+    sigmas = val.skeleton.sigmas
+    stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
+    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco, 0.2)[1]
+    stats["PCK@0.1"] = pck_on_boxes(pred, val.coco, 0.1)[1]
+    areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
+    errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
+                                     image_ids=pred["image_id"])
+    stats.update({f"error.{k}": v for k, v in errors["share"].items()})
+    return {k: float(v) for k, v in stats.items()}
+
+
+def train(config: dict, seed: int, progress: bool = False) -> dict:
+    """Train one HRNet of ``config`` with ``seed`` (init and data order) on the rendered crops; score it every
+    ``val_every`` steps. Sun et al. §4.4 (from scratch, MSE on Gaussian heatmaps, Adam)."""
+    from posebook.train import Trainer
+
+    items, val = training_items(config, progress), validation_set(config)
+    torch.manual_seed(seed)
+    model = _model(config)
+    trainer = Trainer(model, items, JointsMSELoss(), steps=config["steps"], batch_size=config["batch_size"],
+                      optimizer="adam", lr=config["lr"], schedule="cosine", warmup_steps=config["warmup"],
+                      seed=seed, validate=lambda m: scores(m, val), val_every=config["val_every"],
+                      log_every=max(1, config["steps"] // 50), channels_last=True, progress=progress)
+    history = trainer.fit()
+    final = {k: v for k, v in history[-1].items() if k not in ("step", "loss", "lr", "samples_per_s")}
+    final["params"] = count_params(model)
+    final["gflops"] = gflops(model, tuple(config["input_size"]))
+    return {"curves": history, "final": final, "val_people": len(val), "device": str(trainer.device)}
+
+
+# ---- the probe ---------------------------------------------------------------------------------------------------
+
+def probe_images(config: dict) -> torch.Tensor:
+    """The first ``probe_batch`` training crops (B, 3, H, W), rendered on their own (no need for the whole set).
+    Chapter 07."""
+    data = _train_set(_data_settings(config), config["probe_batch"])
+    return torch.stack([data[i]["image"] for i in range(config["probe_batch"])])
+
+
+def calibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Set every BatchNorm's running statistics to those of ``images`` and put the model in eval mode, so each layer
+    is a fixed map of its input (as in inference) at the scale training would see. Chapter 07."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+    model.train()
+    with torch.no_grad():
+        model(images)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    return model.eval()
+
+
+def effective_receptive_field(fn, images: torch.Tensor, masses=(0.5, 0.9)) -> dict:
+    """The input gradient of the centre pixel of ``fn(images)`` (a (B, C, h, w) map; summed over channels and
+    images): its |gradient| map (H, W) and, per share in ``masses``, the radius in input px around that pixel's
+    centre (pixel i at input i x stride) holding that share of the |gradient| mass.
+
+    Luo et al. 2016's effective receptive field, applied to HRNet's repeated fusion (Sun et al. §3); chapter 07.
+    """
+    x = images.detach().clone().requires_grad_(True)
+    out = fn(x)
+    h, w = out.shape[-2:]
+    cy, cx = h // 2, w // 2
+    out[:, :, cy, cx].sum().backward()
+    grad = x.grad.abs().sum(dim=(0, 1))  # (H, W)
+    centre = (cy * images.shape[-2] / h, cx * images.shape[-1] / w)
+    ys, xs = torch.meshgrid(torch.arange(grad.shape[0], dtype=torch.float64),
+                            torch.arange(grad.shape[1], dtype=torch.float64), indexing="ij")
+    dist = torch.sqrt((ys - centre[0]) ** 2 + (xs - centre[1]) ** 2).flatten()
+    order = torch.argsort(dist, stable=True)
+    dist, cum = dist[order], torch.cumsum(grad.flatten().double()[order], 0)
+    if not cum[-1] > 0:
+        raise ValueError(f"effective_receptive_field: the input gradient of the centre pixel ({cy}, {cx}) of a "
+                         f"{h}x{w} map is zero everywhere")
+    radii = {m: float(dist[torch.searchsorted(cum, m * cum[-1]).clamp(max=len(cum) - 1)]) for m in masses}
+    return {"grad": grad, "radii": radii, "centre": centre}
+
+
+def erf_probe(config: dict, seed: int) -> dict:
+    """Effective receptive fields at initialisation (``seed``), BatchNorm calibrated on the first ``probe_batch``
+    training crops, no step taken (deterministic): of the high-resolution branch's centre pixel as it enters the
+    final fusion (``erf.high``) and of the centre output pixel (``erf.output``). Sun et al. §3; chapter 07."""
+    images = probe_images(config)
+    torch.manual_seed(seed)
+    model = calibrate_batchnorm(_model(config), images)
+    final = {}
+    for name, fn in (("high", lambda x: model.fusion_inputs(x)[0]), ("output", model)):
+        radii = effective_receptive_field(fn, images, ERF_MASSES)["radii"]
+        final.update({f"erf.{name}.r{m * 100:.0f}": r for m, r in radii.items()})
+    return {"curves": [], "final": final, "val_people": None, "device": "cpu"}
+
+
+# ---- estimates for --dry-run ---------------------------------------------------------------------------------------
+# On the CPU the estimates are process time of one thread: a machine shared with other work inflates wall time (and
+# the busy-waiting of torch's threads inflates their CPU time) many times over, while one thread's CPU time stays
+# close to what it is on a quiet machine, and bounds the wall time of two threads from above.
+
+def _timer(device: torch.device):
+    """(start, stop) seconds of work: one thread's process time on the CPU, synchronised wall time on a GPU."""
+    if device.type == "cpu":
+        return time.process_time, time.process_time
+
+    def wall():
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    return wall, wall
+
+
+def estimate_data(profile: str) -> tuple[float, str]:
+    """Seconds to render the training crops (0 when cached), timed on a few items (process time). Chapter 07."""
+    config = dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE)
+    settings = dict(_data_settings(config), items=config["train_items"])
+    if RenderedItems.cache_path("07-train", settings).exists():
+        return 0.0, "cached"
+    probe = _train_set(settings, 8)
+    start = time.process_time()
+    for i in range(len(probe)):
+        probe[i]
+    seconds = (time.process_time() - start) / len(probe) * config["train_items"]
+    return seconds, f"{config['train_items']} crops"
+
+
+def estimate_run(config: dict, kind: str) -> tuple[float, str]:
+    """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data);
+    on the CPU with one thread's process time (an upper bound for two threads on a quiet machine). Chapter 07."""
+    device = posebook.device()
+    threads = torch.get_num_threads()
+    clock, _ = _timer(device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        model = _model(config)
+        params = count_params(model)
+        if kind == "probe":
+            start = clock()
+            erf_probe(config, 0)
+            return clock() - start, f"{params / 1e6:.3f}M params"
+        h, w = config["input_size"]
+        model = model.to(device, memory_format=torch.channels_last).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        x = torch.randn(config["batch_size"], 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
+        t = torch.rand(config["batch_size"], COCO.num_keypoints, *config["heatmap_size"], device=device)
+        wt = torch.ones(config["batch_size"], COCO.num_keypoints, device=device)
+        loss_fn, timings = JointsMSELoss(), []
+        for _ in range(4):
+            start = clock()
+            optimizer.zero_grad()
+            loss_fn(model(x), t, wt).backward()
+            optimizer.step()
+            timings.append(clock() - start)
+        step = float(np.median(timings[1:]))
+        model.eval()
+        with torch.no_grad():
+            start = clock()
+            model(x)
+            per_crop = (clock() - start) / config["batch_size"]
+    finally:
+        torch.set_num_threads(threads)
+    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
+    # each evaluation: flip test (2 forwards per person) + decoding and COCOeval (~10 ms per person, measured in 03)
+    one_eval = config["val_people"] * (2 * per_crop + 0.01)
+    seconds = step * config["steps"] + one_eval * evals
+    return seconds, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step, {one_eval:.0f} s/eval"

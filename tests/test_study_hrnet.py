@@ -1,0 +1,135 @@
+"""Chapter 07's study: its declarations, the effective-receptive-field probe (exact on known maps, deterministic,
+wider with more exchange units) and one real smoke run of a trained claim end to end."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from posebook import study
+from posebook.studies import hrnet as H
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def claims(profile: str) -> dict:
+    return {c.name: c for c in study.chapter_claims("07", profile)}
+
+
+# ---- declarations ------------------------------------------------------------------------------------------------
+
+def test_chapter_07_declares_table_6_fig_5_and_the_receptive_field_probes():
+    declared = claims("cpu")
+    assert list(declared) == ["repeated_fusion", "fusion_receptive_field", "output_receptive_field",
+                              "high_resolution"]
+    fusion, resolution = declared["repeated_fusion"], declared["high_resolution"]
+    assert [v.config["exchange"] for v in fusion.variants] == ["final", "across_stages", "all"]
+    assert fusion.effect == ("all", "final") and fusion.metric == "PCK@0.2"
+    assert "70.8 / 71.9 / 73.4 AP" in fusion.paper and "Table 6" in fusion.paper
+    assert "74.4 / 68.9 / 55.0 AP" in resolution.paper and "Fig. 5" in resolution.paper
+    assert resolution.variant("stride4").of == "repeated_fusion/all" and resolution.effect == ("stride4", "stride16")
+    # the variants differ from the full HRNet in the one setting they test, nothing else
+    full = fusion.variant("all").config
+    for v in [*fusion.variants, *resolution.variants[1:]]:
+        assert {k for k in full if v.config[k] != full[k]} <= {"exchange", "head_stride"}
+    assert [v.config["head_stride"] for v in resolution.variants[1:]] == [8, 16]
+    for claim in declared.values():
+        assert ("Fig." in claim.paper or "Table" in claim.paper or "no figure" in claim.paper) and ".md" not in claim.paper
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_trained_variants_have_three_seeds_200_validation_people_and_probes_no_training_budget(profile):
+    for claim in claims(profile).values():
+        assert len(claim.seeds) >= 3
+        for v in claim.variants:
+            if v.kind == "trained" and v.of is None:
+                assert v.config["val_people"] >= 200 and v.config["scene"] == {} and v.config["max_people"] >= 2
+            if v.kind == "probe":
+                assert "steps" not in v.config and "lr" not in v.config
+
+
+def test_the_cpu_model_is_chapter_07s_live_model():
+    from posebook.bench import CHAPTERS
+
+    name, kwargs, size, _ = CHAPTERS["07"]
+    config = claims("cpu")["repeated_fusion"].variant("all").config
+    assert name == "hrnet" and config["model"] == kwargs and tuple(config["input_size"]) == size
+
+
+# ---- the probe ---------------------------------------------------------------------------------------------------
+
+def test_effective_receptive_field_radii_are_exact_on_known_maps():
+    images = torch.randn(2, 3, 32, 24)
+    delta = H.effective_receptive_field(lambda x: x[:, :1], images)  # a pixel sees only itself
+    assert delta["radii"] == {0.5: 0.0, 0.9: 0.0} and delta["centre"] == (16, 12)
+    assert int(delta["grad"].count_nonzero()) == 1 and delta["grad"][16, 12] > 0
+    box = H.effective_receptive_field(lambda x: nn.functional.avg_pool2d(x, 3, 1, 1), images, masses=(0.1, 0.5, 1.0))
+    assert box["radii"] == {0.1: 0.0, 0.5: 1.0, 1.0: pytest.approx(2 ** 0.5)}  # 1 + 4 + 4 of 9 equal weights
+    strided = H.effective_receptive_field(lambda x: x[:, :, ::4, ::4], images)  # pixel i at input i x 4
+    assert strided["centre"] == (16.0, 12.0) and strided["grad"][16, 12] > 0
+    with pytest.raises(ValueError, match="zero everywhere"):
+        H.effective_receptive_field(lambda x: x[:, :, :1] * 0, images)
+
+
+def test_calibrated_batchnorm_holds_the_probe_batch_statistics_and_leaves_the_model_in_eval_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=0.1))
+    images = torch.randn(3, 3, 8, 8)
+    H.calibrate_batchnorm(model, images)
+    with torch.no_grad():
+        features = model[0](images)
+    assert not model.training and model[1].momentum == 0.1
+    assert torch.allclose(model[1].running_mean, features.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert torch.allclose(model[1].running_var, features.var(dim=(0, 2, 3)), atol=1e-5)
+
+
+def test_erf_probe_is_deterministic_and_wider_with_more_exchange_units(tmp_path, monkeypatch, one_thread):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    probe = claims("smoke")["fusion_receptive_field"]
+    first = {v.name: H.erf_probe(dict(v.config), 0)["final"] for v in probe.variants}
+    assert H.erf_probe(dict(probe.variant("all").config), 0)["final"] == first["all"]
+    assert set(first["all"]) == {"erf.high.r50", "erf.high.r90", "erf.output.r50", "erf.output.r90"}
+    high = [first[name]["erf.high.r50"] for name in ("final", "across_stages", "all")]
+    assert high[0] < high[1] < high[2], high
+    # with only the final unit, the output pixel sees wider than the high-resolution branch entering that unit
+    assert first["final"]["erf.output.r50"] > first["final"]["erf.high.r50"]
+
+
+# ---- one real smoke run ------------------------------------------------------------------------------------------
+
+def test_chapter_07_smoke_study_of_one_trained_claim_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
+    monkeypatch.setenv(study.ENV_VAR, str(tmp_path / "studies"))
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    assert study.main(["07", "--profile", "smoke", "--only", "high_resolution"]) == 0
+    assert capsys.readouterr().out.count("done") == 9  # stride4 is repeated_fusion/all's runs
+    folder = tmp_path / "studies" / "smoke" / "07_hrnet"
+    record = json.loads((folder / "high_resolution" / "stride16-seed2.json").read_text())
+    assert record["config"]["head_stride"] == 16 and record["config"]["exchange"] == "all"
+    assert record["val_people"] >= 4 and record["kind"] == "trained" and record["seed"] == 2
+    assert {"AP", "PCK@0.2", "PCK@0.1", "error.jitter", "error.inversion", "params", "gflops"} <= set(record["final"])
+    assert [p["step"] for p in record["curves"] if "AP" in p] == [2, 4]
+    assert (folder / "repeated_fusion" / "all-seed0.json").exists()
+    assert not (folder / "high_resolution" / "stride4-seed0.json").exists()
+    assert study.main(["07", "--profile", "smoke", "--only", "output_receptive_field"]) == 0
+    assert capsys.readouterr().out.count("done") == 9
+    assert study.main(["summary", "--json", "--profile", "smoke", "--root", str(tmp_path / "studies")]) == 0
+    entries = {c["claim"]: c for c in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+               if c["chapter"] == "07_hrnet"}
+    assert entries["high_resolution"]["complete"] and entries["output_receptive_field"]["complete"]
+    assert [len(v["values"]) for v in entries["high_resolution"]["variants"]] == [3, 3, 3]
+    assert entries["high_resolution"]["verdict"] in study.VERDICTS
+    assert entries["fusion_receptive_field"]["verdict"] in study.VERDICTS
+    assert not entries["repeated_fusion"]["complete"]  # final and across_stages not run
+    assert study.main(["07", "--profile", "smoke", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "24 runs declared, 6 to run" in plan and plan.count("recorded") == 18
+    assert "repeated_fusion/across_stages seed 2" in plan and "ms/step" in plan and "estimated total:" in plan
