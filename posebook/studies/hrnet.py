@@ -221,8 +221,8 @@ def calibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> nn.Module:
 
 def effective_receptive_field(fn, images: torch.Tensor, masses=(0.5, 0.9)) -> dict:
     """The input gradient of the centre pixel of ``fn(images)`` (a (B, C, h, w) map; summed over channels and
-    images): its |gradient| map (H, W) and, per share in ``masses``, the radius in input px around that pixel's
-    centre (pixel i at input i x stride) holding that share of the |gradient| mass.
+    images): its absolute-gradient map (H, W) and, per share in ``masses``, the radius in input px around that pixel's
+    centre (pixel i at input i x stride) holding that share of the absolute-gradient mass.
 
     Luo et al. 2016's effective receptive field, applied to HRNet's repeated fusion (Sun et al. §3); chapter 07.
     """
