@@ -33,18 +33,20 @@ RECORD_KEYS = ("chapter", "profile", "machine", "date", "commit", "figures")
 def glue(name: str, value, fmt: str | None = None):
     """Name a number for the chapter's prose: the MyST role ``glue:text`` with ``name`` in a markdown cell shows it.
 
-    ``value`` is formatted with ``fmt`` (e.g. ``"{:.3f}"``) when given. Uses myst-nb's ``glue`` where it is installed
-    (the book build); elsewhere (Colab, a plain Jupyter) the value is returned and nothing is shown, so prose never
-    holds a typed-in number. Returns the (formatted) value. Explained in book/results.md.
+    ``value`` is formatted with ``fmt`` (e.g. ``"{:.3f}"``) when given. Uses myst-nb's ``glue`` in a kernel where it is
+    installed (the book build); elsewhere (Colab, a plain Jupyter, a script) the value is returned and nothing is
+    shown, so prose never holds a typed-in number. Returns the (formatted) value. Explained in book/results.md.
     """
     if not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_.-]*", name):
         raise ValueError(f"glue: name {name!r} must be a plain identifier (letters, digits, _ . -)")
     shown = fmt.format(value) if fmt is not None else value
     try:
+        from IPython import get_ipython
         from myst_nb import glue as myst_glue
     except ImportError:
         return shown
-    myst_glue(name, shown, display=False)
+    if get_ipython() is not None:  # only in a kernel: outside one, myst-nb's glue would start an IPython shell
+        myst_glue(name, shown, display=False)
     return shown
 
 

@@ -174,7 +174,10 @@ def test_measure_rejects_an_unknown_profile(tmp_path):
 def test_glue_formats_the_value_and_rejects_a_name_the_book_cannot_reference():
     from posebook.results import glue
 
+    from IPython import get_ipython
+
     assert glue("ap_main", 0.123456, "{:.3f}") == "0.123"
+    assert get_ipython() is None, "outside a kernel glue starts no IPython shell (the live plot would think it is in one)"
     assert glue("ap_raw", 7) == 7
     with pytest.raises(ValueError, match="plain identifier"):
         glue("AP @ 0.5", 1.0)
