@@ -29,6 +29,17 @@ def _shared(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

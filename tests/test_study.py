@@ -8,7 +8,6 @@ import sys
 import types
 
 import pytest
-import torch
 
 from posebook import study, studies
 from posebook.study import Claim, Variant
@@ -234,15 +233,6 @@ def test_plot_claim_draws_steps_or_per_variant_values(toy):
 
 
 # ---- chapter 03 for real, in the smoke profile ---------------------------------------------------------------------
-
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_chapter_03_declares_its_papers_claims_at_equal_parameters():
     from posebook.bench import count_params

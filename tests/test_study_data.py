@@ -6,22 +6,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from posebook import study
 from posebook.studies import data as ceiling
 
 # mean distance of a point uniform in a unit square to its centre: (sqrt(2) + asinh(1)) / 6
 GRID_ERROR = (math.sqrt(2) + math.asinh(1)) / 6
-
-
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _config(profile: str, name: str) -> dict:

@@ -12,15 +12,6 @@ from posebook import study
 from posebook.studies import hrnet as H
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads can stall on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def claims(profile: str) -> dict:
     return {c.name: c for c in study.chapter_claims("07", profile)}
 
