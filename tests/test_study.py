@@ -239,7 +239,11 @@ def test_chapter_03_declares_its_papers_claims_at_equal_parameters():
     from posebook.studies import stacked_hourglass as sh
 
     claims = {c.name: c for c in study.chapter_claims("03", "cpu")}
-    assert set(claims) == {"intermediate_supervision", "supervision_gradient", "stacking", "refinement"}
+    assert set(claims) == {"intermediate_supervision", "supervision_gradient", "stacking", "halfway_vs_final",
+                           "refinement"}
+    halfway = claims["halfway_vs_final"]  # read per stack from the supervised 2-stack runs, no training of its own
+    assert [(v.of, v.read) for v in halfway.variants] == [("intermediate_supervision/with", "stack1.PCK@0.2"),
+                                                          ("intermediate_supervision/with", "stack2.PCK@0.2")]
     counts = [count_params(sh._model(v.config)) for v in claims["stacking"].variants if v.of is None]
     counts.append(count_params(sh._model(claims["intermediate_supervision"].variant("with").config)))
     assert max(counts) / min(counts) < 1.05, counts  # parameter counts within 5%
