@@ -7,6 +7,7 @@ a codec, a loss or an augmentation trains again instead of reloading a model the
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -50,17 +51,40 @@ def read_checkpoint(path: str | os.PathLike, format: str | None = FORMAT):
 
 # ---- the notebooks' run cache ----------------------------------------------------------------------------------
 
-@functools.cache
-def source_digest() -> str:
-    """SHA-256 of the library's own source: every ``posebook/**/*.py``, by relative path, in sorted order.
+def _code(path: Path) -> bytes:
+    """A module's code without its docstrings, comments and layout (the dump of its syntax tree): prose edits keep
+    the digest."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
-    Computed once per process. Part of the run cache's key (:func:`checkpoint_path`).
+
+@functools.cache
+def source_digest(*packages: str) -> str:
+    """SHA-256 of the code of ``packages`` (e.g. "posebook.data"; the whole library when none is given): every
+    ``*.py`` below each, by relative path, docstrings, comments and layout left out (a prose edit reuses caches).
+
+    Computed once per process. Part of the run cache's key (:func:`checkpoint_path`) and of the studies' rendered
+    data (``posebook.study.RenderedItems``). Chapter 03.
     """
     root = Path(posebook.__file__).resolve().parent
+    folders = [root / Path(*name.split(".")[1:]) for name in packages] or [root]
+    paths = []
+    for name, folder in zip(packages or ("posebook",), folders):
+        single = folder.with_suffix(".py")
+        found = sorted(folder.rglob("*.py")) if folder.is_dir() else [single] if single.is_file() else []
+        if not found:
+            raise ValueError(f"source_digest: {name!r} is not a module or package of posebook ({folder})")
+        paths += found
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+    for path in paths:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        digest.update(_code(path) + b"\0")
     return digest.hexdigest()
 
 

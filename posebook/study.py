@@ -473,19 +473,6 @@ def plot_claim(claim: dict, ax=None):
 
 # ---- rendering once ----------------------------------------------------------------------------------------------
 
-def source_digest(*packages: str) -> str:
-    """A short hash of the source files of ``packages`` (e.g. "posebook.data"): cached data made by older code is
-    not reused. Chapter 03."""
-    digest = hashlib.sha1()
-    for name in packages:
-        module = importlib.import_module(name)
-        paths = sorted(Path(module.__file__).parent.glob("*.py")) if module.__file__.endswith("__init__.py") \
-            else [Path(module.__file__)]
-        for path in paths:
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 class RenderedItems:
     """A top-down training set rendered once: crops as uint8, targets as float16, weights; items as the dataset's.
 
@@ -535,6 +522,8 @@ class RenderedItems:
     def cache_path(name: str, settings: dict) -> Path:
         """``cache_dir("studies")/<name>-<key>.pt``, the key hashing settings and the data and codec source.
         Chapter 03."""
+        from posebook.checkpoints import source_digest
+
         key = hashlib.sha1((json.dumps(_plain(settings), sort_keys=True) +
                             source_digest("posebook.data", "posebook.codecs")).encode()).hexdigest()[:12]
         return Path(posebook.cache_dir("studies")) / f"{name}-{key}.pt"

@@ -360,12 +360,18 @@ def test_the_source_digest_covers_every_library_file(tmp_path, monkeypatch):
     assert same == real, "a copy of the library has the library's digest"
     assert same == digest() and len(same) == 64
     codec = next(library.glob("codecs/*.py"))
-    codec.write_text(codec.read_text() + "\n# a changed codec\n")
-    assert digest() != same
-    codec.write_text(codec.read_text()[: -len("\n# a changed codec\n")])
-    assert digest() == same
+    original = codec.read_text()
+    codec.write_text(original + "\nCHANGED = 1\n")
+    assert digest() != same, "a code change trains again"
+    codec.write_text(original.replace('"""', '"""A reworded docstring. ', 1) + "\n# a comment\n\n\n")
+    assert digest() == same, "prose (docstrings, comments, blank lines) keeps the cache"
+    codec.write_text(original)
     (library / "data" / "new_module.py").write_text("x = 1\n")
     assert digest() != same
+    data_only = digest("posebook.data")
+    assert data_only != digest("posebook.codecs") and len(data_only) == 64
+    with pytest.raises(ValueError, match="posebook.nothing"):
+        digest("posebook.nothing")
 
 
 def test_load_or_train_notes_whether_the_run_was_trained_in_this_process(tmp_path, monkeypatch):
