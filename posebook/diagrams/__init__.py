@@ -1,0 +1,12 @@
+"""Architecture diagrams drawn by code from built models, so the book's figures stay true to the blocks.
+
+One module per architecture: ``hourglass`` (chapter 03), ``hrnet`` (chapter 07). Each has ``*_layout(model)``, the
+:class:`Diagram` read from the model (its boxes can be counted), and ``*_diagram(model, ax=None)``, which draws it
+and returns the axis; :mod:`posebook.diagrams.base` holds the boxes and arrows they share. Chapters 03 and 07.
+"""
+from posebook.diagrams.base import COLORS, Box, Diagram
+from posebook.diagrams.hourglass import hourglass_diagram, hourglass_layout, stacked_diagram, stacked_layout
+from posebook.diagrams.hrnet import exchange_unit_diagram, exchange_unit_layout, hrnet_diagram, hrnet_layout
+
+__all__ = ["COLORS", "Box", "Diagram", "exchange_unit_diagram", "exchange_unit_layout", "hourglass_diagram",
+           "hourglass_layout", "hrnet_diagram", "hrnet_layout", "stacked_diagram", "stacked_layout"]
