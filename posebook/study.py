@@ -1,12 +1,13 @@
 """Studies: a chapter's claims, tested by variants x seeds, one JSON record per run, and a verdict from the records.
 
 A chapter declares its paper's claims (``posebook/studies/<chapter>.py``). A claim has a metric, the paper's own
-figure (quoted from ABLATIONS.md) and variants: a *trained* variant is a config trained once per seed (at least 3);
+figure (quoted with its table or figure number) and variants: a *trained* variant is a config trained once per seed (at least 3);
 a *probe* is a deterministic computation with no training; a variant may also read another claim's runs (``of``),
 so one training run can serve several claims. Commands::
 
     python -m posebook.study 03 [--profile cpu] [--only CLAIM] [--dry-run]   # run what is missing, record each run
     python -m posebook.study summary [--json] [--profile cpu]                # means, seed ranges, effects, verdicts
+    python -m posebook.study summary --page book/results.md                  # and the Results page's tables
 
 Records live in ``book/results/studies/<profile>/<chapter>/<claim>/<variant>-seed<k>.json`` (``$POSEBOOK_STUDIES``
 overrides the root); a run whose record exists is skipped, so a study accumulates over several sittings. The verdict
@@ -79,7 +80,7 @@ class Variant:
 class Claim:
     """A paper's claim: ``effect = mean(effect[0]) - mean(effect[1])`` of ``metric`` should have sign ``sign``.
 
-    ``paper`` quotes the paper's own figure with its source (ABLATIONS.md); ``seeds`` are run for every variant.
+    ``paper`` quotes the paper's own figure with its table or figure; ``seeds`` are run for every variant.
     Chapter 03.
     """
 
@@ -442,6 +443,58 @@ def format_summary(claims: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
+STUDIES_BEGIN, STUDIES_END = "<!-- studies:begin -->", "<!-- studies:end -->"
+
+
+def summary_markdown(claims: list[dict]) -> str:
+    """The summary as Markdown tables, one per profile: a row per claim with each variant's mean and seed range, the
+    effect, the verdict, the paper's figure and the minutes its own runs took. Chapter 03."""
+    if not claims:
+        return "_No study records yet: run `python -m posebook.study CHAPTER --profile cpu`._"
+    parts = []
+    for profile in dict.fromkeys(c["profile"] for c in claims):
+        rows = [c for c in claims if c["profile"] == profile]
+        lines = [f"### Studies, `{profile}` profile", "",
+                 "| chapter | claim | metric | variants: mean [min-max] (seeds) | effect | verdict | paper | minutes |",
+                 "|---|---|---|---|---|---|---|---|"]
+        total = 0.0
+        for c in rows:
+            cells = []
+            for v in c["variants"]:
+                if not v["values"]:
+                    cells.append(f"{v['name']} -")
+                elif len(v["values"]) == 1:
+                    cells.append(f"{v['name']} {v['mean']:.4g} (1)")
+                else:
+                    cells.append(f"{v['name']} {v['mean']:.4g} [{v['min']:.4g}-{v['max']:.4g}] ({len(v['values'])})")
+            own = sum(v["minutes"] for v in c["variants"] if v["source"] == f"{c['claim']}/{v['name']}")
+            total += own
+            effect = "-" if c["effect"] is None else f"{c['effect']:+.3g}"
+            verdict_text = c["verdict"] + ("" if c["complete"] else " (seeds missing)")
+            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in (
+                c["chapter"], c["claim"], c["metric"], "; ".join(cells), effect, verdict_text, c["paper"],
+                f"{own:.1f}")) + " |")
+        lines += ["", f"Recorded minutes, `{profile}`: {total:.1f} (each run counted once, by the claim that owns it)."]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def update_page(page: str | os.PathLike, claims: list[dict]) -> Path:
+    """Replace the text between the studies markers of ``page`` (the book's Results page) with
+    :func:`summary_markdown`, atomically. Chapter 03."""
+    page = Path(page)
+    text = page.read_text()
+    if text.count(STUDIES_BEGIN) != 1 or text.count(STUDIES_END) != 1 or \
+            text.index(STUDIES_BEGIN) > text.index(STUDIES_END):
+        raise ValueError(f"{page}: expected one {STUDIES_BEGIN} line followed by one {STUDIES_END} line around "
+                         "the studies' tables")
+    head, rest = text.split(STUDIES_BEGIN)
+    _, tail = rest.split(STUDIES_END)
+    body = f"{head}{STUDIES_BEGIN}\n{summary_markdown(claims)}\n{STUDIES_END}{tail}"
+    atomic_write(page, lambda f: f.write(body.encode()))
+    return page
+
+
 def plot_claim(claim: dict, ax=None):
     """Plot one entry of :func:`load_claims`: mean and seed range over steps per variant, or per variant when the
     value is only recorded at the end (dots per seed, bar from min to max). Returns the figure. Chapter 03."""
@@ -595,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=None, metavar="CLAIM", help="run only this claim")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and estimate their minutes")
     parser.add_argument("--json", action="store_true", help="summary: end with one line of JSON")
+    parser.add_argument("--page", default=None, metavar="MD",
+                        help="summary: also rewrite the studies' tables of this page (e.g. book/results.md)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's; 1 avoids stalls on a machine shared with others)")
     parser.add_argument("--root", default=None, help=f"records folder (default ${ENV_VAR} or book/results/studies)")
@@ -602,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.chapter == "summary":
         claims = load_claims(None, args.profile, args.root)
         print(format_summary(claims))
+        if args.page:
+            update_page(args.page, claims)
         if args.json:
             print(json.dumps(_plain(claims), allow_nan=False))
         return 0

@@ -196,6 +196,24 @@ def test_summary_json_last_line_lists_claims_with_values_per_seed_and_verdicts(t
     assert "verdict: shown" in "\n".join(out[:-1])
 
 
+def test_summary_rewrites_the_results_pages_studies_tables(toy, tmp_path, capsys):
+    _run()
+    page = tmp_path / "results.md"
+    page.write_text("# Results\n\nbefore\n\n<!-- studies:begin -->\nold table\n<!-- studies:end -->\n\nafter\n")
+    assert study.main(["summary", "--profile", "cpu", "--page", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("# Results\n\nbefore\n") and text.endswith("<!-- studies:end -->\n\nafter\n")
+    assert "old table" not in text and "### Studies, `cpu` profile" in text
+    rows = [line for line in text.splitlines() if line.startswith(f"| {TOY} |")]
+    assert [r.split(" | ")[1] for r in rows] == ["probe_claim", "trained_claim", "reader"]
+    assert "x 0.601 [0.6-0.602] (3)" in rows[1] and "| shown |" in rows[1] and "Table 1: 2.0 vs 1.0" in rows[0]
+    broken = tmp_path / "broken.md"
+    broken.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="broken.md.*studies:begin"):
+        study.main(["summary", "--profile", "cpu", "--page", str(broken)])
+    assert broken.read_text() == "no markers here\n"
+
+
 def test_a_missing_seed_makes_the_claim_incomplete_and_not_shown(toy):
     _run()
     (toy / "cpu" / TOY / "probe_claim" / "a-seed1.json").unlink()

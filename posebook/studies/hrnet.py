@@ -18,9 +18,6 @@ once per study and reused by every variant and seed. Run with ``python -m posebo
 """
 from __future__ import annotations
 
-import functools
-import json
-import math
 import time
 
 import numpy as np
@@ -28,14 +25,15 @@ import torch
 from torch import nn
 
 import posebook
-from posebook import metrics, models
+from posebook import models
 from posebook.bench import count_params, gflops
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss
 from posebook.study import Claim, RenderedItems, Variant
+from posebook.studies import topdown
+from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapter reads them here)
 
 CHAPTER = "07_hrnet"
-TRAIN_SEED, VAL_SEED = 0, 1_000_003  # the rendered training crops and the validation scenes
 EXCHANGES = ("final", "across_stages", "all")  # Table 6's rows: 1, 3 and 8 fusions
 STRIDES = (4, 8, 16)  # Fig. 5's 1x, 2x and 4x representations (of a 256x192 input: 64x48, 32x24, 16x12)
 
@@ -109,71 +107,18 @@ def _model(config: dict) -> nn.Module:
                          head_stride=config["head_stride"], **config["model"])
 
 
-# ---- data: rendered once -----------------------------------------------------------------------------------------
-
-def _data_settings(config: dict) -> dict:
-    keys = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people")
-    return {k: config[k] for k in keys}
-
-
-def _train_set(settings: dict, items: int):
-    from posebook.data import SyntheticTopDown
-
-    return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
-                            heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
-                            image_size=settings["image_size"], max_people=settings["max_people"],
-                            **settings["scene"])
-
+# ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
 
 def training_items(config: dict, progress: bool = False) -> RenderedItems:
-    """The study's training crops (seeded augmentation included), rendered once and cached on disk and in memory.
-    Chapter 07."""
-    return _training_items(json.dumps(dict(_data_settings(config), items=config["train_items"]), sort_keys=True),
-                           progress)
-
-
-@functools.lru_cache(maxsize=2)
-def _training_items(key: str, progress: bool) -> RenderedItems:
-    s = json.loads(key)
-    return RenderedItems.cached("07-train", s, lambda: _train_set(s, s["items"]), progress)
-
-
-def validation_set(config: dict):
-    """At least ``val_people`` people of fixed synthetic validation scenes (COCO ground truth for AP). Chapter 07."""
-    return _validation(json.dumps(dict(_data_settings(config), people=config["val_people"]), sort_keys=True))
-
-
-@functools.lru_cache(maxsize=2)
-def _validation(key: str):
-    from posebook.data import SyntheticTopDown
-
-    s = json.loads(key)
-    images = max(1, math.ceil(s["people"] / 2))
-    while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
-        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
-                                          heatmap_size=s["heatmap_size"], sigma=s["sigma"],
-                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
-        if len(val) >= s["people"]:
-            return val
-        images = math.ceil(images * 1.25) + 1
+    """The study's training crops, rendered once and cached (posebook.studies.topdown). Chapter 07."""
+    return topdown.training_items("07-train", config, progress)
 
 
 # ---- the trained variants ----------------------------------------------------------------------------------------
 
 def scores(model: nn.Module, val) -> dict:
-    """COCO AP/AR, PCK@0.2 and PCK@0.1, and error-kind shares (Ronchi & Perona) on ``val``. Chapter 07."""
-    from posebook.inference import coco_results, pck_on_boxes, predict_dataset
-
-    pred = predict_dataset(model, val, progress=False)
-    sigmas = val.skeleton.sigmas
-    stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
-    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco, 0.2)[1]
-    stats["PCK@0.1"] = pck_on_boxes(pred, val.coco, 0.1)[1]
-    areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
-    errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
-                                     image_ids=pred["image_id"])
-    stats.update({f"error.{k}": v for k, v in errors["share"].items()})
-    return {k: float(v) for k, v in stats.items()}
+    """COCO AP/AR, PCK@0.2 and PCK@0.1, and error-kind shares on ``val`` (posebook.studies.topdown). Chapter 07."""
+    return topdown.scores(model, val)[0]
 
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
@@ -200,7 +145,7 @@ def train(config: dict, seed: int, progress: bool = False) -> dict:
 def probe_images(config: dict) -> torch.Tensor:
     """The first ``probe_batch`` training crops (B, 3, H, W), rendered on their own (no need for the whole set).
     Chapter 07."""
-    data = _train_set(_data_settings(config), config["probe_batch"])
+    data = topdown.synthetic_train_set(topdown.data_settings(config), config["probe_batch"])
     return torch.stack([data[i]["image"] for i in range(config["probe_batch"])])
 
 
@@ -279,16 +224,7 @@ def _timer(device: torch.device):
 
 def estimate_data(profile: str) -> tuple[float, str]:
     """Seconds to render the training crops (0 when cached), timed on a few items (process time). Chapter 07."""
-    config = dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE)
-    settings = dict(_data_settings(config), items=config["train_items"])
-    if RenderedItems.cache_path("07-train", settings).exists():
-        return 0.0, "cached"
-    probe = _train_set(settings, 8)
-    start = time.process_time()
-    for i in range(len(probe)):
-        probe[i]
-    seconds = (time.process_time() - start) / len(probe) * config["train_items"]
-    return seconds, f"{config['train_items']} crops"
+    return topdown.estimate_data("07-train", dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE))
 
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:

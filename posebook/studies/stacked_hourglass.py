@@ -17,7 +17,6 @@ and reused by every variant and seed. Run with ``python -m posebook.study 03``. 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 
@@ -26,14 +25,15 @@ import torch
 from torch import nn
 
 import posebook
-from posebook import metrics, models
+from posebook import models
 from posebook.bench import count_params
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, MultiOutputLoss
 from posebook.study import Claim, RenderedItems, Variant
+from posebook.studies import topdown
+from posebook.studies.topdown import TRAIN_SEED, scores, validation_set  # noqa: F401 (the chapter reads them here)
 
 CHAPTER = "03_stacked_hourglass"
-TRAIN_SEED, VAL_SEED = 0, 1_000_003  # the rendered training crops and the validation scenes
 
 # Per profile: model, data and budget. The cpu budget fits the whole study (12 trainings, 2 probes x 3 seeds) in
 # 90 minutes of a 2-core machine; `python -m posebook.study 03 --profile cpu --dry-run` prints the estimate.
@@ -134,52 +134,11 @@ def _loss(config: dict) -> MultiOutputLoss:
     return MultiOutputLoss(JointsMSELoss(), weights)
 
 
-# ---- data: rendered once -----------------------------------------------------------------------------------------
-
-def _data_settings(config: dict) -> dict:
-    keys = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people")
-    return {k: config[k] for k in keys}
-
+# ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
 
 def training_items(config: dict, progress: bool = False) -> RenderedItems:
-    """The study's training crops (seeded augmentation included), rendered once and cached on disk and in memory.
-    Chapter 03."""
-    return _training_items(json.dumps(dict(_data_settings(config), items=config["train_items"]), sort_keys=True),
-                           progress)
-
-
-@functools.lru_cache(maxsize=2)
-def _training_items(key: str, progress: bool) -> RenderedItems:
-    from posebook.data import SyntheticTopDown
-
-    s = json.loads(key)
-
-    def make():
-        return SyntheticTopDown(s["items"], seed=TRAIN_SEED, train=True, input_size=s["input_size"],
-                                heatmap_size=s["heatmap_size"], sigma=s["sigma"], image_size=s["image_size"],
-                                max_people=s["max_people"], **s["scene"])
-
-    return RenderedItems.cached("03-train", s, make, progress)
-
-
-def validation_set(config: dict):
-    """At least ``val_people`` people of fixed synthetic validation scenes (COCO ground truth for AP). Chapter 03."""
-    return _validation(json.dumps(dict(_data_settings(config), people=config["val_people"]), sort_keys=True))
-
-
-@functools.lru_cache(maxsize=2)
-def _validation(key: str):
-    from posebook.data import SyntheticTopDown
-
-    s = json.loads(key)
-    images = max(1, math.ceil(s["people"] / 2))
-    while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
-        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
-                                          heatmap_size=s["heatmap_size"], sigma=s["sigma"],
-                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
-        if len(val) >= s["people"]:
-            return val
-        images = math.ceil(images * 1.25) + 1
+    """The study's training crops, rendered once and cached (posebook.studies.topdown). Chapter 03."""
+    return topdown.training_items("03-train", config, progress)
 
 
 # ---- the trained variant -----------------------------------------------------------------------------------------
@@ -193,23 +152,6 @@ class _Stack(nn.Module):
 
     def predict(self, x):
         return self.model(x)[self.index]
-
-
-def scores(model: nn.Module, val, prefix: str = "") -> tuple[dict, np.ndarray]:
-    """COCO AP/AR, PCK@0.2 and error-kind shares (Ronchi & Perona) on ``val``; also the error kind per keypoint.
-    Chapter 03."""
-    from posebook.inference import coco_results, pck_on_boxes, predict_dataset
-
-    pred = predict_dataset(model, val, progress=False)
-    sigmas = val.skeleton.sigmas
-    stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
-    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco)[1]
-    areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
-    errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
-                                     image_ids=pred["image_id"])
-    stats.update({f"error.{k}": v for k, v in errors["share"].items()})
-    stats["error.inversion+miss"] = errors["share"]["inversion"] + errors["share"]["miss"]
-    return {f"{prefix}{k}": float(v) for k, v in stats.items()}, errors["kind"]
 
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
@@ -279,20 +221,7 @@ def gradient_probe(config: dict, seed: int) -> dict:
 
 def estimate_data(profile: str) -> tuple[float, str]:
     """Seconds to render the training crops (0 when cached), timed on a few items. Chapter 03."""
-    from posebook.data import SyntheticTopDown
-
-    config = dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE)
-    settings = dict(_data_settings(config), items=config["train_items"])
-    if RenderedItems.cache_path("03-train", settings).exists():
-        return 0.0, "cached"
-    probe = SyntheticTopDown(8, seed=TRAIN_SEED, train=True, input_size=config["input_size"],
-                             heatmap_size=config["heatmap_size"], sigma=config["sigma"],
-                             image_size=config["image_size"], max_people=MAX_PEOPLE, **SCENE)
-    start = time.perf_counter()
-    for i in range(len(probe)):
-        probe[i]
-    seconds = (time.perf_counter() - start) / len(probe) * config["train_items"]
-    return seconds, f"{config['train_items']} crops"
+    return topdown.estimate_data("03-train", dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE))
 
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:

@@ -1,0 +1,104 @@
+"""What the top-down studies share: synthetic training crops rendered once, fixed validation scenes, and one way to
+score a model (COCO AP/AR, PCK, Ronchi & Perona's error kinds).
+
+Every top-down chapter's study (03 Stacked Hourglass, 07 HRNet, and those to come) trains on crops of the synthetic
+scenes (front, side and back views, occluders, up to ``max_people`` overlapping people) rendered once per study and
+reused by every variant and seed, and is scored on the same fixed validation scenes. Chapters 03 and 07.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+
+import numpy as np
+
+from posebook import metrics
+from posebook.keypoints import COCO
+from posebook.study import RenderedItems
+
+TRAIN_SEED, VAL_SEED = 0, 1_000_003  # the rendered training crops and the validation scenes
+DATA_KEYS = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people")
+
+
+def data_settings(config: dict) -> dict:
+    """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options)."""
+    missing = [k for k in DATA_KEYS if k not in config]
+    if missing:
+        raise KeyError(f"data_settings: the study config lacks {missing} (has {sorted(config)})")
+    return {k: config[k] for k in DATA_KEYS}
+
+
+def synthetic_train_set(settings: dict, items: int):
+    """``items`` training crops of the synthetic scenes (seeded augmentation), as ``SyntheticTopDown``."""
+    from posebook.data import SyntheticTopDown
+
+    return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
+                            heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
+                            image_size=settings["image_size"], max_people=settings["max_people"],
+                            **settings["scene"])
+
+
+def training_items(name: str, config: dict, progress: bool = False) -> RenderedItems:
+    """The study's ``config["train_items"]`` training crops, rendered once and cached on disk (under ``name``, e.g.
+    "03-train") and in memory."""
+    return _training_items(name, json.dumps(dict(data_settings(config), items=config["train_items"]),
+                                            sort_keys=True), progress)
+
+
+@functools.lru_cache(maxsize=2)
+def _training_items(name: str, key: str, progress: bool) -> RenderedItems:
+    s = json.loads(key)
+    return RenderedItems.cached(name, s, lambda: synthetic_train_set(s, s["items"]), progress)
+
+
+def validation_set(config: dict):
+    """At least ``config["val_people"]`` people of fixed synthetic validation scenes (COCO ground truth for AP)."""
+    return _validation(json.dumps(dict(data_settings(config), people=config["val_people"]), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2)
+def _validation(key: str):
+    from posebook.data import SyntheticTopDown
+
+    s = json.loads(key)
+    images = max(1, math.ceil(s["people"] / 2))
+    while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
+        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
+                                          heatmap_size=s["heatmap_size"], sigma=s["sigma"],
+                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
+        if len(val) >= s["people"]:
+            return val
+        images = math.ceil(images * 1.25) + 1
+
+
+def scores(model, val, prefix: str = "") -> tuple[dict, np.ndarray]:
+    """COCO AP/AR, PCK@0.2 and PCK@0.1, and error-kind shares (Ronchi & Perona, ICCV 2017) on ``val``, each name
+    prefixed by ``prefix``; also the error kind of every keypoint."""
+    from posebook.inference import coco_results, pck_on_boxes, predict_dataset
+
+    pred = predict_dataset(model, val, progress=False)
+    sigmas = val.skeleton.sigmas
+    stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
+    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco, 0.2)[1]
+    stats["PCK@0.1"] = pck_on_boxes(pred, val.coco, 0.1)[1]
+    areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
+    errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
+                                     image_ids=pred["image_id"])
+    stats.update({f"error.{k}": v for k, v in errors["share"].items()})
+    stats["error.inversion+miss"] = errors["share"]["inversion"] + errors["share"]["miss"]
+    return {f"{prefix}{k}": float(v) for k, v in stats.items()}, errors["kind"]
+
+
+def estimate_data(name: str, config: dict) -> tuple[float, str]:
+    """Seconds to render the training crops (0 when cached), from 8 timed items (one thread's process time)."""
+    settings = dict(data_settings(config), items=config["train_items"])
+    if RenderedItems.cache_path(name, settings).exists():
+        return 0.0, "cached"
+    probe = synthetic_train_set(settings, 8)
+    start = time.process_time()
+    for i in range(len(probe)):
+        probe[i]
+    seconds = (time.process_time() - start) / len(probe) * config["train_items"]
+    return seconds, f"{config['train_items']} crops"
