@@ -1,8 +1,8 @@
 """The hourglass and the intermediate-supervision step of the Stacked Hourglass (Newell et al., ECCV 2016, §3).
 
 ``Hourglass(order, channels)`` is built recursively (§3.1, Fig. 3); ``IntermediateSupervision`` is what follows each
-hourglass: features, a supervised prediction and the merge back into the next stack's input (§3.3, Fig. 4 right).
-Explained in chapter 03 (Stacked Hourglass). Facts: PAPERS.md §2.
+hourglass: features, a supervised prediction and the merge back into the next stack's input (§3.3, Fig. 4 right);
+the residual module they are made of is §3.2's. Explained in chapter 03 (Stacked Hourglass).
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ POOLS = ("max", "avg", "conv")
 
 
 def downsample(kind: str, channels: int) -> nn.Module:
-    """Halve the resolution: the paper's 2x2 max-pool, or an average pool / strided 3x3 conv for the ablation."""
+    """Halve the resolution: the paper's 2x2 max-pool (Newell et al. §3.1), or an average pool / strided 3x3 conv for
+    chapter 03's ablation."""
     if kind == "max":
         return nn.MaxPool2d(2, 2)
     if kind == "avg":

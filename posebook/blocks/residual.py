@@ -1,7 +1,7 @@
 """The pre-activation bottleneck residual module of the Stacked Hourglass (Newell et al., ECCV 2016, §3.2,
 Fig. 4 left).
 
-Explained in chapter 03 (Stacked Hourglass). Facts: PAPERS.md §2, "Residual module".
+Explained in chapter 03 (Stacked Hourglass).
 """
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from torch import nn
 
 
 def bn_relu_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
-    """BN -> ReLU -> conv (with bias, as in the Torch original): one pre-activation step of the residual module."""
+    """BN -> ReLU -> conv (with bias, as in the Torch original): one pre-activation step of the residual module.
+    Newell et al. §3.2; chapter 03."""
     return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
                          nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2))
 

@@ -1,8 +1,6 @@
-"""Checkers for chapter 03 (Stacked Hourglass): the residual module, the hourglass's resolutions, the
-intermediate-supervision merge and the stacked loss. Facts: PAPERS.md §2."""
+"""Checkers for chapter 03 (Stacked Hourglass): the residual module (Newell et al. §3.2), the recursive hourglass
+(§3.1) and the stacked loss of intermediate supervision (§3.3)."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -95,108 +93,119 @@ def check_residual_forward(fn):
                      hint="each of the three steps is BN, then ReLU, then the conv (pre-activation)")
 
 
-# ---- hourglass_resolutions -------------------------------------------------------------------------------------
+# ---- hourglass_forward ------------------------------------------------------------------------------------------
 
 
-def hourglass_resolutions_solution(size, order):
-    """The (H, W) at each level of an order-``order`` hourglass fed a ``size`` map: the input's, then each 2x2
-    max-pool's (which floors odd sizes), down to the innermost residual's."""
-    h, w = size
-    levels = [(h, w)]
-    for _ in range(order):
-        h, w = h // 2, w // 2
-        levels.append((h, w))
-    return levels
+def hourglass_forward_solution(hg, x):
+    """The recursive hourglass (Newell et al. §3.1): up1(x) + nearest-upsample(low3(low2(low1(pool(x))))), where
+    low2 is this same function on the inner hourglass, or the innermost Residual."""
+    from posebook.blocks import Hourglass
+
+    up1 = hg.up1(x)
+    low = hg.low1(hg.pool(x))
+    low = hourglass_forward_solution(hg.low2, low) if isinstance(hg.low2, Hourglass) else hg.low2(low)
+    low = hg.low3(low)
+    return up1 + F.interpolate(low, size=up1.shape[-2:], mode="nearest")
 
 
-def _resolutions_one_short(size, order):
-    return hourglass_resolutions_solution(size, order - 1)
+def _hg_no_skip(hg, x):
+    return hourglass_forward_solution(hg, x) - hg.up1(x)
 
 
-def _resolutions_ceil(size, order):
-    h, w = size
-    levels = [(h, w)]
-    for _ in range(order):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-        levels.append((h, w))
-    return levels
+def _hg_no_recursion(hg, x):
+    """Order handled as 1: the inner hourglass is called as a layer (the library's forward), not recursed into."""
+    up1 = hg.up1(x)
+    low = hg.low3(hg.low2(hg.low1(hg.pool(x))))
+    return up1 + F.interpolate(low, size=up1.shape[-2:], mode="nearest")
 
 
-def _resolutions_without_input(size, order):
-    return hourglass_resolutions_solution(size, order)[1:]
+def _hg_low2_skipped(hg, x):
+    up1 = hg.up1(x)
+    low = hg.low3(hg.low1(hg.pool(x)))
+    return up1 + F.interpolate(low, size=up1.shape[-2:], mode="nearest")
 
 
-def _resolutions_xy_swapped(size, order):
-    return [(w, h) for h, w in hourglass_resolutions_solution(size, order)]
+def _hg_upsample_before_low3(hg, x):
+    from posebook.blocks import Hourglass
+
+    up1 = hg.up1(x)
+    low = hg.low1(hg.pool(x))
+    low = _hg_upsample_before_low3(hg.low2, low) if isinstance(hg.low2, Hourglass) else hg.low2(low)
+    return up1 + hg.low3(F.interpolate(low, size=up1.shape[-2:], mode="nearest"))
 
 
-@exercise("hourglass_resolutions", solution=hourglass_resolutions_solution, chapter=CHAPTER,
-          mutants={"one level short": _resolutions_one_short, "ceil instead of floor": _resolutions_ceil,
-                   "input level missing": _resolutions_without_input, "(W, H) instead of (H, W)": _resolutions_xy_swapped})
-def check_hourglass_resolutions(fn):
-    for size, order in [((64, 64), 4), ((64, 48), 4), ((32, 24), 3), ((18, 10), 2)]:
-        what = f"an order-{order} hourglass on a {size[0]}x{size[1]} (H x W) map"
-        got = [tuple(int(v) for v in level) for level in fn(size, order)]
-        want = hourglass_resolutions_solution(size, order)
-        if len(got) != len(want):
-            raise CheckFailure(f"{what}: expected {len(want)} levels (the input, then one per pooling), "
-                               f"got {len(got)}: {got}")
-        if got[0] != want[0]:
-            raise CheckFailure(f"{what}: the first level is the input itself, {want[0]} as (H, W); got {got[0]}")
-        for level, (g, w) in enumerate(zip(got, want)):
-            if g != w:
-                raise CheckFailure(f"{what}: level {level} should be {w} (H, W), got {g}. Hint: a 2x2 max-pool of "
-                                   "stride 2 floors odd sizes (nn.MaxPool2d(2, 2) on 3 rows gives 1)")
+def _hg_max_pool_hard_coded(hg, x):
+    from posebook.blocks import Hourglass
+
+    up1 = hg.up1(x)
+    low = hg.low1(F.max_pool2d(x, 2))
+    low = _hg_max_pool_hard_coded(hg.low2, low) if isinstance(hg.low2, Hourglass) else hg.low2(low)
+    return up1 + F.interpolate(hg.low3(low), size=up1.shape[-2:], mode="nearest")
 
 
-# ---- merge -----------------------------------------------------------------------------------------------------
+def _hg_bilinear(hg, x):
+    from posebook.blocks import Hourglass
+
+    up1 = hg.up1(x)
+    low = hg.low1(hg.pool(x))
+    low = _hg_bilinear(hg.low2, low) if isinstance(hg.low2, Hourglass) else hg.low2(low)
+    return up1 + F.interpolate(hg.low3(low), size=up1.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def merge_solution(inter, ll, tmp_out, merge_features, merge_preds):
-    """The next stack's input: inter + conv1x1(ll) + conv1x1(tmpOut) (Newell et al. §3.3, Fig. 4 right)."""
-    return inter + merge_features(ll) + merge_preds(tmp_out)
+def _refuse_library_forward(hg, outer: bool):
+    """A forward that fails the check: the learner called an Hourglass as a layer instead of writing the recursion."""
+    def forward(*args, **kwargs):
+        if outer:
+            raise CheckFailure("you called hg(x), the library's own forward; build the output "
+                               "from hg.up1, hg.pool, hg.low1, hg.low2 and hg.low3")
+        raise CheckFailure(f"on an order-{hg.order + 1} hourglass you called hg.low2(...), the "
+                           f"inner order-{hg.order} hourglass's library forward; recurse instead: when hg.low2 is an "
+                           "Hourglass, call hourglass_forward(hg.low2, ...) (only the innermost low2 is a Residual)")
+
+    return forward
 
 
-def _merge_no_inter(inter, ll, tmp_out, merge_features, merge_preds):
-    return merge_features(ll) + merge_preds(tmp_out)
+def _hourglass_case(order: int, pool: str, size: tuple[int, int], seed: int):
+    """An Hourglass with random weights and BN statistics (eval mode) and an input of ``size`` (H, W)."""
+    from posebook.blocks import Hourglass
 
-
-def _merge_no_preds(inter, ll, tmp_out, merge_features, merge_preds):
-    return inter + merge_features(ll)
-
-
-def _merge_features_of_inter(inter, ll, tmp_out, merge_features, merge_preds):
-    return inter + merge_features(inter) + merge_preds(tmp_out)
-
-
-def _merge_concat_order(inter, ll, tmp_out, merge_features, merge_preds):
-    return merge_features(inter + ll) + merge_preds(tmp_out)
-
-
-@exercise("merge", solution=merge_solution, chapter=CHAPTER,
-          mutants={"stack input dropped": _merge_no_inter, "predictions not merged": _merge_no_preds,
-                   "features taken from inter": _merge_features_of_inter,
-                   "conv applied to inter + ll": _merge_concat_order})
-def check_merge(fn):
-    from posebook.blocks.hourglass import IntermediateSupervision
-
-    torch.manual_seed(3)
-    step = IntermediateSupervision(8, 5).eval()
-    inter, hg = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
+    torch.manual_seed(seed)
+    hg = Hourglass(order, 8, pool).eval()
     with torch.no_grad():
-        ll = step.lin(step.residual(hg))
-        tmp_out = step.tmp_out(ll)
-        got = _tensor_out(fn(inter, ll, tmp_out, step.merge_features, step.merge_preds), "next stack input")
-        want = step(inter, hg)[1].numpy()
-        parts = {"inter": inter.numpy(), "merge_features(ll)": step.merge_features(ll).numpy(),
-                 "merge_preds(tmp_out)": step.merge_preds(tmp_out).numpy()}
-    if got.shape == want.shape:
-        for name, part in parts.items():
-            if np.allclose(got, want - part, atol=1e-5):
-                raise CheckFailure(f"next stack input: the term {name} is missing; the next input is "
-                                   "inter + merge_features(ll) + merge_preds(tmp_out)")
-    expect_close(got, want, "next stack input (B, C, H, W)", atol=1e-5, rtol=1e-5,
-                 hint="the convs map ll (features) and tmp_out (heatmaps) back to C channels; add both to inter")
+        for module in hg.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return hg, torch.randn(2, 8, *size)
+
+
+@exercise("hourglass_forward", solution=hourglass_forward_solution, chapter=CHAPTER,
+          mutants={"no skip branch (up1)": _hg_no_skip, "no recursion (order handled as 1)": _hg_no_recursion,
+                   "low2 skipped": _hg_low2_skipped, "upsampled before low3": _hg_upsample_before_low3,
+                   "max pool hard-coded instead of hg.pool": _hg_max_pool_hard_coded,
+                   "bilinear instead of nearest": _hg_bilinear})
+def check_hourglass_forward(fn):
+    from posebook.blocks import Hourglass
+
+    for order, pool, size in [(1, "max", (8, 6)), (3, "max", (16, 16)), (2, "avg", (16, 12))]:
+        hg, x = _hourglass_case(order, pool, size, seed=order)
+        what = f"Hourglass(order={order}, pool={pool!r}) on an input {tuple(x.shape)}"
+        with torch.no_grad():
+            want = hg(x).numpy()
+            up1 = hg.up1(x).numpy()
+        for module in hg.modules():
+            if isinstance(module, Hourglass):
+                module.forward = _refuse_library_forward(module, outer=module is hg)
+        with torch.no_grad():
+            got = _tensor_out(fn(hg, x), what)
+        if got.shape == want.shape and np.allclose(got, want - up1, atol=1e-5):
+            raise CheckFailure(f"{what}: the skip branch is missing; add up1 = hg.up1(x), computed at the input's "
+                               "resolution, to the upsampled lower branch")
+        expect_close(got, want, what, atol=1e-5, rtol=1e-5,
+                     hint="pool with hg.pool (the model's choice), then low1, low2 (recursing while it is an "
+                          "Hourglass), low3, and only then upsample (nearest, to up1's size) and add up1")
 
 
 # ---- stacked_loss ----------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A stem brings the image to 1/4 resolution; then ``stacks`` hourglasses, each followed by intermediate supervision:
 every stack predicts heatmaps, and the prediction is merged back into the next stack's input. ``forward`` returns
-every stack's heatmaps (the loss supervises all of them); ``predict`` returns the last. Chapter 03; PAPERS.md §2.
+every stack's heatmaps (the loss supervises all of them); ``predict`` returns the last. Newell et al. §3.1 (the
+hourglass), §3.2 (residual modules, stem), §3.3 (stacking with intermediate supervision); chapter 03.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from posebook.blocks.residual import Residual
 def stem(channels: int) -> nn.Sequential:
     """conv7x7 stride 2 + BN + ReLU, Residual, MaxPool 2, Residual, Residual: (B, 3, H, W) -> (B, C, H/4, W/4).
 
-    The paper's widths are 64 and 128 for C = 256; a narrower model scales them as C/4 and C/2. Newell et al. §3.2.
+    The paper's widths are 64 and 128 for C = 256; a narrower model scales them as C/4 and C/2. Newell et al. §3.2; chapter 03.
     """
     quarter, half = channels // 4, channels // 2
     return nn.Sequential(
@@ -29,7 +30,8 @@ def stem(channels: int) -> nn.Sequential:
 
 class StackedHourglass(nn.Module):
     """``stacks`` hourglasses of recursion ``order`` and width ``channels``, each supervised; ``pool`` in
-    ("max", "avg", "conv") is the chapter's downsampling ablation. Newell et al. §3; chapter 03.
+    ("max", "avg", "conv") is the chapter's downsampling ablation. Newell et al. §3.3 (stacking with intermediate
+    supervision); chapter 03.
     """
 
     def __init__(self, stacks: int = 8, channels: int = 256, num_joints: int = 17, order: int = 4,
