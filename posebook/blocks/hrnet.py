@@ -1,9 +1,9 @@
 """HRNet's blocks: the exchange unit (fuse layers), the high-resolution module and the transition that adds a branch.
 
 Sun et al., "Deep High-Resolution Representation Learning for Human Pose Estimation" (CVPR 2019), §3 "Parallel
-multi-resolution subnetworks" and "Repeated multi-scale fusion". Attribute names (``branches``, ``fuse_layers``,
-Sequential indices) equal the official state_dict's, so official checkpoints load with ``strict=True``
-(PAPERS.md §1.2). Explained in chapter 07 (HRNet).
+multi-resolution subnetworks" and "Repeated multi-scale fusion" (Fig. 3). Attribute names (``branches``,
+``fuse_layers``, Sequential indices) equal the official code's state_dict, so official checkpoints load with
+``strict=True``. Explained in chapter 07 (HRNet).
 """
 from __future__ import annotations
 
@@ -16,27 +16,29 @@ from .resnet import BN_MOMENTUM, BasicBlock, conv1x1, conv3x3, make_layer
 
 
 def conv_bn(in_channels: int, out_channels: int, stride: int, relu: bool) -> nn.Sequential:
-    """3x3 conv (no bias) + BN, optionally + ReLU: the unit of every strided path in HRNet (keys ``0``, ``1``)."""
+    """3x3 conv (no bias) + BN, optionally + ReLU: the unit of every strided path in HRNet (keys ``0``, ``1``).
+    HRNet §3; chapter 07."""
     layers = [conv3x3(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM)]
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 
 def upsample_path(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
-    """Lower resolution into higher: 1x1 conv + BN, then nearest-neighbour upsampling by ``factor`` (paper §3,
-    Fig. 3, and the official code alike; bilinear upsampling is HRNetV2's)."""
+    """Lower resolution into higher: 1x1 conv + BN, then nearest-neighbour upsampling by ``factor`` (HRNet §3 and
+    Fig. 3; the official code alike). Chapter 07."""
     return nn.Sequential(conv1x1(in_channels, out_channels), nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM),
                          nn.Upsample(scale_factor=factor, mode="nearest"))
 
 
 def downsample_path(in_channels: int, out_channels: int, steps: int) -> nn.Sequential:
     """Higher resolution into lower: ``steps`` stride-2 3x3 convs; all keep the width and end in BN + ReLU except the
-    last, which changes the width and ends in BN only (the ReLU comes once, after the exchange unit's sum)."""
+    last, which changes the width and ends in BN only (the ReLU comes once, after the sum). HRNet §3; chapter 07."""
     chain = [conv_bn(in_channels, in_channels, 2, relu=True) for _ in range(steps - 1)]
     return nn.Sequential(*chain, conv_bn(in_channels, out_channels, 2, relu=False))
 
 
 def fuse_path(channels: list[int], j: int, i: int) -> nn.Module:
-    """The path a(X_j, i) that brings branch ``j``'s map to branch ``i``'s resolution and width (paper §3, Fig. 3)."""
+    """The path a(X_j, i) that brings branch ``j``'s map to branch ``i``'s resolution and width (HRNet §3, Fig. 3).
+    Chapter 07."""
     if j > i:
         return upsample_path(channels[j], channels[i], 2 ** (j - i))
     if j < i:

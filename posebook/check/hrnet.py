@@ -1,15 +1,15 @@
-"""Checkers for chapter 07 (HRNet): a fuse path from branch j to branch i, the transition that adds a branch, and
-the output of one exchange unit.
+"""Checkers for chapter 07 (HRNet): the wiring of a fuse path from branch j to branch i, the shapes a transition
+outputs, and the output of one exchange unit (Sun et al., CVPR 2019, §3).
 
-The learner's modules are checked the way an official checkpoint would judge them: their state_dict must have the
-official layout (keys and shapes), and with the reference's weights loaded they must compute the same outputs.
+A learner's module is checked the way an official checkpoint would judge it: its state_dict must have the official
+layout (keys and shapes), and with the reference's weights loaded it must compute the same outputs. Chapter 07.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from posebook.blocks.hrnet import ExchangeUnit, Transition, conv_bn, fuse_path
+from posebook.blocks.hrnet import ExchangeUnit, Transition, conv_bn, fuse_path, upsample_path
 
 from ._core import CheckFailure, as_array, expect_close, exercise, guard
 
@@ -91,15 +91,40 @@ def _fuse_no_bn_up(channels, j, i):
     return fuse_path(channels, j, i)
 
 
+def _fuse_one_big_stride(channels, j, i):
+    if j >= i:
+        return fuse_path(channels, j, i)
+    conv = nn.Conv2d(channels[j], channels[i], 3, stride=2 ** (i - j), padding=1, bias=False)
+    return nn.Sequential(nn.Sequential(conv, nn.BatchNorm2d(channels[i])))
+
+
+def _fuse_linear_factor(channels, j, i):
+    if j > i:
+        return upsample_path(channels[j], channels[i], 2 * (j - i))  # right for 1 and 2 branches apart only
+    return fuse_path(channels, j, i)
+
+
+WIDTHS = [6, 12, 24, 48]  # the fuse paths are checked at another width than the chapter's, so nothing is hard-coded
+PAIRS = [(3, 0), (2, 0), (1, 0), (0, 3), (0, 2), (0, 1), (1, 3), (2, 1), (2, 2)]
+
+
 @exercise("hrnet_fuse_path", solution=fuse_path_solution, chapter=CHAPTER,
           mutants={"ReLU after the last downsampling conv": _fuse_relu_at_end, "bilinear upsampling": _fuse_bilinear,
-                   "first conv already widens": _fuse_widen_first, "no BN after the 1x1 conv": _fuse_no_bn_up})
+                   "first conv already widens": _fuse_widen_first, "no BN after the 1x1 conv": _fuse_no_bn_up,
+                   "one conv with stride 2^(i-j)": _fuse_one_big_stride,
+                   "upsampling factor 2(j-i), not 2^(j-i)": _fuse_linear_factor})
 def check_fuse_path(fn):
-    xs = _branch_inputs(0)
-    for j, i in [(3, 0), (1, 0), (0, 3), (0, 1), (1, 3), (2, 2)]:
-        what = f"fuse path from branch {j} to branch {i} (channels {CHANNELS})"
-        reference = _randomise(fuse_path(CHANNELS, j, i), seed=10 * j + i)
-        learner = _adopt(fn(list(CHANNELS), j, i), reference, what)
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(2, c, 16 >> b, 12 >> b, generator=gen) for b, c in enumerate(WIDTHS)]
+    for j, i in PAIRS:
+        what = f"fuse path from branch {j} to branch {i} (widths {WIDTHS})"
+        reference = _randomise(fuse_path(WIDTHS, j, i), seed=10 * j + i)
+        learner = fn(list(WIDTHS), j, i)
+        steps = sum(isinstance(step, nn.Sequential) for step in learner) if isinstance(learner, nn.Sequential) else 0
+        if j < i and isinstance(learner, nn.Sequential) and steps != i - j:
+            raise CheckFailure(f"{what}: {steps} strided step(s); each stride-2 step halves the resolution once, so "
+                               f"going from 1/{4 * 2 ** j} to 1/{4 * 2 ** i} takes {i - j}")
+        learner = _adopt(learner, reference, what)
         got = as_array(_run(learner, xs[j]), f"{what}: output")
         want = as_array(_run(reference, xs[j]), "")
         if got.shape != want.shape:
@@ -109,70 +134,90 @@ def check_fuse_path(fn):
             raise CheckFailure(f"{what}: the output has no negative values; the last conv of the chain is followed "
                                "by BN only: the ReLU comes once, after the exchange unit's sum")
         expect_close(got, want, f"{what}: output", atol=1e-5, rtol=1e-4,
-                     hint="upsample with mode='nearest' after the 1x1 conv and BN, as the official code does")
+                     hint="upsample with mode='nearest' after the 1x1 conv and BN, as the paper (§3, Fig. 3) and "
+                          "the official code do")
 
 
-# ---- transition ------------------------------------------------------------------------------------------------
+# ---- transition shapes -------------------------------------------------------------------------------------------
 
 
-def make_transition_solution(previous, current):
-    """An nn.ModuleList with one path per branch of the next stage: identity where the width is unchanged, 3x3 conv
-    + BN + ReLU where it changes, and for the new branch stride-2 3x3 conv + BN + ReLU steps from the lowest one."""
-    return nn.ModuleList(Transition(previous, current))
+def _transition_reference(shapes, widths) -> list[tuple[int, ...]]:
+    """The shapes the library's Transition gives, computed on the meta device (shapes only)."""
+    with torch.device("meta"):
+        transition = Transition([s[1] for s in shapes], list(widths))
+        return [tuple(t.shape) for t in transition([torch.empty(*s) for s in shapes])]
 
 
-def _transition_always_conv(previous, current):
-    paths = list(Transition(previous, current))
-    paths = [conv_bn(p, c, 1, relu=True) if i < len(previous) else paths[i]
-             for i, (p, c) in enumerate(zip(previous + [0] * len(current), current))]
-    return nn.ModuleList(paths)
+def transition_shapes_solution(shapes, widths):
+    """Output shapes (B, C, H, W) of the transition from branches of ``shapes`` to branches of widths ``widths``:
+    existing branch i keeps its H, W and takes widths[i]; each new branch halves (rounding up: 3x3, stride 2,
+    padding 1) the previous one, starting from the lowest-resolution input."""
+    out = []
+    for i, width in enumerate(widths):
+        b, _, h, w = shapes[min(i, len(shapes) - 1)]
+        for _ in range(i + 1 - len(shapes)):
+            h, w = (h + 1) // 2, (w + 1) // 2
+        out.append((b, width, h, w))
+    return out
 
 
-def _transition_new_without_relu(previous, current):
-    paths = nn.ModuleList(Transition(previous, current))
-    paths[-1] = nn.Sequential(conv_bn(previous[-1], current[-1], 2, relu=False))
-    return paths
+def _shapes_floor(shapes, widths):
+    out = transition_shapes_solution(shapes, widths)
+    b, _, h, w = shapes[-1]
+    return out[:len(shapes)] + [(b, widths[-1], h // 2, w // 2)]
 
 
-def _transition_stride_one(previous, current):
-    paths = nn.ModuleList(Transition(previous, current))
-    paths[-1][0][0].stride = (1, 1)
-    return paths
+def _shapes_from_highest(shapes, widths):
+    out = transition_shapes_solution(shapes, widths)
+    b, _, h, w = shapes[0]
+    return out[:len(shapes)] + [(b, widths[-1], (h + 1) // 2, (w + 1) // 2)]
 
 
-def _transition_flat_new_branch(previous, current):
-    paths = nn.ModuleList(Transition(previous, current))
-    paths[-1] = conv_bn(previous[-1], current[-1], 2, relu=True)
-    return paths
+def _shapes_new_keeps_width(shapes, widths):
+    out = transition_shapes_solution(shapes, widths)
+    return out[:-1] + [out[-1][:1] + (shapes[-1][1],) + out[-1][2:]]
 
 
-def _apply_transition(paths: nn.ModuleList, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The official forward: existing branch i takes x_i; the new branch takes the lowest-resolution x."""
-    return [_run(path, xs[i] if i < len(xs) else xs[-1]) for i, path in enumerate(paths)]
+def _shapes_existing_keep_width(shapes, widths):
+    out = transition_shapes_solution(shapes, widths)
+    return [s if i >= len(shapes) else (s[0], shapes[i][1], s[2], s[3]) for i, s in enumerate(out)]
 
 
-@exercise("hrnet_transition", solution=make_transition_solution, chapter=CHAPTER,
-          mutants={"a conv on every existing branch": _transition_always_conv,
-                   "new branch without ReLU": _transition_new_without_relu, "new branch at stride 1":
-                   _transition_stride_one, "new branch not nested (keys i.0, not i.0.0)": _transition_flat_new_branch})
-def check_transition(fn):
-    x = _branch_inputs(1)
-    cases = [([64], CHANNELS[:2], [torch.randn(2, 64, 16, 16)]), (CHANNELS[:2], CHANNELS[:3], x[:2]),
-             (CHANNELS[:3], CHANNELS, x[:3])]
-    for previous, current, xs in cases:
-        what = f"transition from widths {previous} to {current}"
-        reference = _randomise(nn.ModuleList(Transition(previous, current)), seed=len(current))
-        learner = fn(list(previous), list(current))
-        if not isinstance(learner, nn.ModuleList) or len(learner) != len(current):
-            raise CheckFailure(f"{what}: expected an nn.ModuleList with {len(current)} paths, got "
-                               f"{type(learner).__name__} of length {len(learner) if hasattr(learner, '__len__') else '?'}")
-        learner = _adopt(learner, reference, what)
-        for b, (got, want) in enumerate(zip(_apply_transition(learner, xs), _apply_transition(reference, xs))):
-            if tuple(got.shape) != tuple(want.shape):
-                raise CheckFailure(f"{what}: branch {b} comes out {tuple(got.shape)}, expected {tuple(want.shape)}; "
-                                   "the new branch halves the resolution (stride 2)")
-            expect_close(got, want, f"{what}: branch {b}", atol=1e-5, rtol=1e-4,
-                         hint="every transition step is conv + BN + ReLU (the ReLU stays here: no sum follows)")
+TRANSITION_CASES = [
+    ([(2, 256, 64, 48)], [32, 64]),  # after stage 1 (HRNet-W32, 256x192 input)
+    ([(2, 32, 64, 48), (2, 64, 32, 24)], [32, 64, 128]),
+    ([(1, 8, 15, 11), (1, 16, 8, 6)], [8, 16, 32]),  # odd sizes: the stride-2 conv rounds up
+    ([(3, 8, 25, 19), (3, 16, 13, 10), (3, 32, 7, 5)], [8, 16, 32, 64]),
+]
+
+
+@exercise("hrnet_transition_shapes", solution=transition_shapes_solution, chapter=CHAPTER,
+          mutants={"floor halving (odd sizes round down)": _shapes_floor,
+                   "new branch from the highest resolution": _shapes_from_highest,
+                   "new branch keeps the lowest branch's width": _shapes_new_keeps_width,
+                   "existing branches keep their old width": _shapes_existing_keep_width})
+def check_transition_shapes(fn):
+    for shapes, widths in TRANSITION_CASES:
+        what = f"transition from inputs {shapes} to widths {widths}"
+        want = _transition_reference(shapes, widths)
+        got = fn([tuple(s) for s in shapes], list(widths))
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            raise CheckFailure(f"{what}: expected a list of {len(want)} shapes, one per branch of the next stage, "
+                               f"got {got!r}")
+        for b, (g, w) in enumerate(zip(got, want)):
+            try:
+                g = tuple(int(v) for v in g)
+            except (TypeError, ValueError):
+                raise CheckFailure(f"{what}: branch {b}: expected a shape (B, C, H, W), got {g!r}") from None
+            if g == w:
+                continue
+            hint = ""
+            if g[1] != w[1]:
+                hint = f"; its width is widths[{b}] = {w[1]}"
+            elif b >= len(shapes):
+                hint = ("; a 3x3 conv with stride 2 and padding 1 gives ceil(H / 2) x ceil(W / 2), from the "
+                        "lowest-resolution input")
+            raise CheckFailure(f"{what}: branch {b} comes out {w}, you said {g}{hint}")
 
 
 # ---- exchange unit output ----------------------------------------------------------------------------------------

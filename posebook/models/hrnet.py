@@ -4,10 +4,10 @@ branches in parallel stage by stage, and exchange information between them over 
 Reads top to bottom: stem (two stride-2 3x3 convs) -> layer1 (4 Bottlenecks, 256 channels) -> transition1 ->
 stage2 (1 module, 2 branches) -> transition2 -> stage3 (4 modules, 3 branches) -> transition3 -> stage4 (3 modules,
 4 branches; the last returns only the high-resolution branch) -> final_layer (1x1 conv to K heatmaps at 1/4).
-The layout is the paper's network instantiation (§3) and the official yaml (PAPERS.md §1.1), passed in as an
+The layout is the paper's network instantiation (§3) and the official W32 configuration, passed in as an
 :class:`HRNetConfig` (``HRNET_W32``, ``HRNET_W48``); two options build the §4.4 ablations: ``exchange`` (which
 exchange units fuse, Table 6) and ``head_stride`` (which resolution the heatmaps are regressed from, Fig. 5).
-Attribute names equal the official state_dict (PAPERS.md §1.2), so official checkpoints load with ``strict=True``.
+Attribute names equal the official code's state_dict, so official checkpoints load with ``strict=True``.
 Explained in chapter 07 (HRNet).
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ HEAD_STRIDES = (4, 8, 16, 32)  # the branches' strides: the head may read any of
 class HRNetConfig:
     """HRNet's layout: widths C, 2C, 4C, 8C; modules of stages 2, 3, 4; residual units per branch; the stem.
 
-    The official W32 is ``HRNetConfig(width=32)`` = ``HRNET_W32`` (paper §3, network instantiation; PAPERS.md
-    §1.1). ``exchange`` picks Table 6's fusions: "all" (official, 8), "across_stages" (the last module of each stage,
+    The official W32 is ``HRNetConfig(width=32)`` = ``HRNET_W32`` (paper §3, network instantiation).
+    ``exchange`` picks Table 6's fusions: "all" (official, 8), "across_stages" (the last module of each stage,
     3) or "final" (the last module of stage 4 only, 1); True and False are "all" and "final". ``head_stride`` (4, 8,
     16, 32) is the branch the heatmaps are regressed from (Fig. 5). ``stem_width`` and ``layer1_blocks`` shrink the
     stem and stage 1 for chapter 07's CPU profile (official 64 and 4). Chapter 07.
@@ -64,12 +64,14 @@ class HRNetConfig:
 
     @classmethod
     def w32(cls, **changes) -> HRNetConfig:
-        """HRNet-W32 (paper §3 and Table 1: 28.5M params, 7.1 GFLOPs at 256x192), with optional ``changes``."""
+        """HRNet-W32 (layout: paper §3, network instantiation; 28.5M params, 7.1 GFLOPs at 256x192 in Table 1), with
+        optional ``changes``. Chapter 07."""
         return cls(width=32, **changes)
 
     @classmethod
     def w48(cls, **changes) -> HRNetConfig:
-        """HRNet-W48 (paper §3 and Table 1: 63.6M params, 14.6 GFLOPs at 256x192), with optional ``changes``."""
+        """HRNet-W48 (layout: paper §3, network instantiation; 63.6M params, 14.6 GFLOPs at 256x192 in Table 1), with
+        optional ``changes``. Chapter 07."""
         return cls(width=48, **changes)
 
     def channels(self, branches: int) -> list[int]:
@@ -129,7 +131,8 @@ class HRNet(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """The official initialisation: conv weights N(0, 0.001), biases 0, BN weight 1 and bias 0 (PAPERS.md §1.2)."""
+        """The official code's initialisation: conv weights N(0, 0.001), biases 0, BN weight 1 and bias 0. HRNet;
+        chapter 07."""
         normal_init(self.modules())
 
     def _stage3(self, x: Tensor) -> dict[str, list[Tensor]]:
@@ -196,10 +199,12 @@ def hrnet(width: int = 32, num_joints: int = 17, **kwargs) -> HRNet:
 
 
 def hrnet_w32(num_joints: int = 17, **kwargs) -> HRNet:
-    """HRNet-W32 (Sun et al., CVPR 2019, §3 and Table 1: 28.5M params, 7.1 GFLOPs at 256x192). Chapter 07."""
+    """HRNet-W32 (Sun et al., CVPR 2019; layout §3, network instantiation; 28.5M params, 7.1 GFLOPs at 256x192 in
+    Table 1). Chapter 07."""
     return HRNet(replace(HRNET_W32, num_joints=num_joints, **kwargs))
 
 
 def hrnet_w48(num_joints: int = 17, **kwargs) -> HRNet:
-    """HRNet-W48 (Sun et al., CVPR 2019, §3 and Table 1: 63.6M params, 14.6 GFLOPs at 256x192). Chapter 07."""
+    """HRNet-W48 (Sun et al., CVPR 2019; layout §3, network instantiation; 63.6M params, 14.6 GFLOPs at 256x192 in
+    Table 1). Chapter 07."""
     return HRNet(replace(HRNET_W48, num_joints=num_joints, **kwargs))
