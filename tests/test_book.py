@@ -1,6 +1,7 @@
 """The rendered book: built with `jupyter-book build . -W` (smoke profile), opened page by page from file:// in
 headless Chromium with the network blocked. Every page loads offline, math is typeset, every notebook figure and
-widget view appears, a linked widget answers its slider, and the console holds no unexpected errors.
+widget view appears, every widget control answers without a kernel, the architecture chapters show
+their architecture figure and open with the idea, and the console holds no unexpected errors.
 
 Screenshots and the built book are kept under test-artifacts/ (ignored by git).
 """
@@ -236,25 +237,82 @@ def test_widget_views_render_from_saved_state(audits, name):
     assert all(h > 0 for h in heights), f"{name}: empty widget views (heights {heights})"
 
 
-VIEW_STATE_JS = """(i) => { const view = document.querySelectorAll('.widget-subarea')[i].cloneNode(true);
-  view.querySelectorAll('.widget-slider').forEach(e => e.remove());
-  return [...view.querySelectorAll('img')].map(e => e.src).join(' ') + view.textContent; }"""
+# The controls a reader can move: sliders (noUiSlider handles), dropdowns, buttons, toggle-button groups, checkboxes
+CONTROLS = {
+    "slider": ".widget-subarea .noUi-handle",
+    "dropdown": ".widget-subarea .widget-dropdown select, .widget-subarea .widget-select select",
+    "button": ".widget-subarea button.jupyter-button:not(.widget-toggle-buttons button)",
+    "toggle group": ".widget-subarea .widget-toggle-buttons",
+    "checkbox": ".widget-subarea .widget-checkbox input[type=checkbox]",
+}
+# the elements that hold a control (and its own readout): left out of what the page "shows"
+CONTROL_BOXES = (".widget-slider, .widget-dropdown, .widget-select, .widget-button, .widget-toggle-button, "
+                 ".widget-toggle-buttons, .widget-checkbox, .jupyter-button")
+
+VIEW_STATE_JS = """(boxes) => [...document.querySelectorAll('.widget-subarea')].map(area => {
+  const shown = [...area.querySelectorAll('img')].filter(e => e.getClientRects().length && !e.closest(boxes))
+    .map(e => e.src);
+  const copy = area.cloneNode(true);
+  copy.querySelectorAll(boxes).forEach(e => e.remove());
+  return shown.join(' ') + ' ' + copy.textContent; }).join('\\n')"""
+
+
+def page_view(page) -> str:
+    """What the widget views of a page show: their visible images and their text, controls left out."""
+    return page.evaluate(VIEW_STATE_JS, CONTROL_BOXES)
+
+
+def move(page, kind: str, control) -> bool:
+    """Move one control as a reader would (keyboard, choice, click); True if the page's widget views changed."""
+    before = page_view(page)
+
+    def changed() -> bool:
+        page.wait_for_timeout(200)
+        return page_view(page) != before
+
+    if kind == "slider":  # one step right; at the right end, one step left instead
+        control.focus()
+        page.keyboard.press("ArrowRight")
+        if changed():
+            return True
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        return changed()
+    if kind == "dropdown":
+        options = control.locator("option")
+        if options.count() < 2:
+            return False
+        current = control.evaluate("s => s.selectedIndex")
+        control.select_option(index=1 if current == 0 else 0)
+        return changed()
+    if kind == "toggle group":
+        idle = control.locator("button:not(.mod-active)")
+        if idle.count() == 0:
+            return False
+        idle.first.click()
+        return changed()
+    control.click()  # a button or a checkbox
+    return changed()
+
+
+def dead_controls(page) -> list[str]:
+    """Every control of the page whose move leaves its widget views unchanged (it would need a kernel)."""
+    dead = []
+    for kind, selector in CONTROLS.items():
+        for i, control in enumerate(page.locator(selector).all()):
+            if not control.is_visible():  # a control inside a Stack view that is not shown
+                continue
+            if not move(page, kind, control):
+                label = control.evaluate("e => (e.closest('.widget-inline-hbox, .widget-hbox, .widget-vbox') || e)"
+                                         ".textContent.trim().slice(0, 60)")
+                dead.append(f"{kind} #{i} ({label!r})")
+    return dead
 
 
 def linked_views_respond(page) -> list[int]:
-    """Indices of widget views whose content changes when their first slider is moved one step with the keyboard."""
-    responding = []
-    for i, view in enumerate(page.locator(".widget-subarea").all()):
-        handle = view.locator(".noUi-handle").first
-        if handle.count() == 0:
-            continue
-        before = page.evaluate(VIEW_STATE_JS, i)
-        handle.focus()
-        page.keyboard.press("ArrowRight")
-        page.wait_for_timeout(200)
-        if page.evaluate(VIEW_STATE_JS, i) != before:
-            responding.append(i)
-    return responding
+    """Indices of the page's sliders that change what its widget views show when moved one step."""
+    return [i for i, handle in enumerate(page.locator(CONTROLS["slider"]).all())
+            if handle.is_visible() and move(page, "slider", handle)]
 
 
 @pytest.mark.browser
@@ -263,7 +321,110 @@ def test_a_linked_widget_answers_its_slider_without_a_kernel(audits, name):
     _, page = audits[name]
     assert linked_views_respond(page), (
         f"{name}: no widget view changed when its slider moved; link a slider to a Stack's selected_index "
-        "with ipywidgets.jslink so the page answers without a kernel")
+        "with ipywidgets.jslink so the page answers without a kernel (posebook.widgets.linked_views)")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_control_answers_without_a_kernel(audits, name):
+    _, page = audits[name]
+    dead = dead_controls(page)
+    assert not dead, (
+        f"{name}: controls that change nothing in the built book (they need a kernel): {dead}; draw the views in "
+        "advance and link the controls in the browser (posebook.widgets.linked_views / linked_grid), or leave the "
+        "kernel-only widget out of the book")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Architecture chapters: a drawn architecture, and the idea first
+
+def architecture_chapters() -> list[str]:
+    """The notebooks of the toc's architecture part (the part whose caption names architectures)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [ch["file"] for part in toc.get("parts", []) if "architecture" in part.get("caption", "").lower()
+            for ch in part["chapters"] if ch["file"].startswith("notebooks/")]
+
+
+ARCHITECTURES = architecture_chapters()
+DIAGRAM_TAG = "architecture-diagram"
+
+
+def test_the_toc_has_architecture_chapters():
+    assert ARCHITECTURES, "_toc.yml has no part captioned 'Architectures' with notebook chapters"
+    assert set(ARCHITECTURES) <= set(CHAPTERS)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_architecture_chapter_tags_a_diagram_cell(name):
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if DIAGRAM_TAG in c.get("metadata", {}).get("tags", [])]
+    assert tagged, f"{name}: no cell tagged {DIAGRAM_TAG!r} (the code cell that draws the architecture)"
+    assert all(c.cell_type == "code" for c in tagged), f"{name}: {DIAGRAM_TAG!r} must tag a code cell"
+
+
+DIAGRAMS_JS = """(tag) => [...document.querySelectorAll('.tag_' + tag)].map(cell =>
+  [...cell.querySelectorAll('img')].filter(img => img.complete && img.naturalWidth > 0).length)"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_architecture_chapter_shows_its_architecture_figure(audits, name):
+    _, page = audits[name]
+    loaded = page.evaluate(DIAGRAMS_JS, DIAGRAM_TAG)
+    assert loaded, f"{name}: no cell tagged {DIAGRAM_TAG!r} on the page (myst-nb class tag_{DIAGRAM_TAG})"
+    assert any(loaded), f"{name}: the {DIAGRAM_TAG!r} cells show no loaded image (images per cell: {loaded})"
+
+
+# What a reader sees before scrolling, at 1280 x 900: the first H2, the first diagram, visible tables and paragraphs
+FIRST_SCREEN_JS = """(tag) => {
+  const article = document.querySelector('article') || document.querySelector('main') || document.body;
+  const fold = window.innerHeight;
+  const top = e => e.getBoundingClientRect().top + window.scrollY;
+  const visible = e => e.getClientRects().length > 0 && e.getBoundingClientRect().height > 0;
+  const h2 = [...article.querySelectorAll('h2')].filter(visible);
+  const diagram = [...article.querySelectorAll('.tag_' + tag)].filter(visible);
+  return {fold: fold,
+          first_h2: h2.length ? {text: h2[0].textContent.replace(/[#¶]/g, '').trim(), top: top(h2[0])} : null,
+          diagram_top: diagram.length ? top(diagram[0]) : null,
+          tables: [...article.querySelectorAll('table')].filter(t => visible(t) && top(t) < fold)
+                    .map(t => t.textContent.replace(/\\s+/g, ' ').trim().slice(0, 80)),
+          text: [...article.querySelectorAll('p, li')].filter(e => visible(e) && top(e) < fold)
+                  .map(e => e.textContent).join(' ')};
+}"""
+# a first section or first-screen text about the run rather than the idea
+NOT_THE_IDEA = re.compile(r"\b(cost|costs|timings?|provenance|records?|commits?|machine|budget|profiles?|setup)\b",
+                          re.I)
+PROVENANCE = re.compile(r"\bcommit\b|earlier builds?|machine load|trial runs?|wall time|measured on", re.I)
+
+
+def first_screen_problems(page) -> list[str]:
+    """Why a page does not open with the idea: its first section is about costs or provenance, neither the idea's
+    heading nor the diagram is within the first screen, or a table or provenance text is."""
+    screen = page.evaluate(FIRST_SCREEN_JS, DIAGRAM_TAG)
+    first = screen["first_h2"]
+    if not first:
+        return ["the page has no section heading"]
+    problems = []
+    if NOT_THE_IDEA.search(first["text"]):
+        problems.append(f"the first section is {first['text']!r}: open with the idea, and move costs and provenance "
+                        "after it or into a collapsed note")
+    if not any(t is not None and t < screen["fold"] for t in (first["top"], screen["diagram_top"])):
+        problems.append(f"neither the idea's heading ({first['text']!r} at {first['top']:.0f} px) nor the "
+                        f"architecture diagram is within the first screen ({screen['fold']} px)")
+    if screen["tables"]:
+        problems.append(f"a table within the first screen (a cost table?): {screen['tables']}")
+    provenance = PROVENANCE.findall(screen["text"])
+    if provenance:
+        problems.append(f"provenance within the first screen ({provenance}); it belongs further down")
+    return problems
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_architecture_chapter_opens_with_the_idea(audits, name):
+    _, page = audits[name]
+    problems = first_screen_problems(page)
+    assert not problems, f"{name}: " + "; ".join(problems)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -283,6 +444,69 @@ def test_offline_checks_catch_a_book_that_loads_mathjax_from_the_cdn(browser, tm
     assert audit.math["elements"] == 2 and audit.math["typeset"] == 0, audit.math
     assert any("mathjax" in tag for tag in external_assets((html / "index.html").read_text()))
 
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The checks can fail: a small book with a dead control, a live one, a drawn diagram and a page that opens with costs
+
+TINY_NOTEBOOK = [
+    ("markdown", [], "# Tiny\n\n## The idea\n\nOne figure, drawn in advance, and two sliders."),
+    ("code", ["architecture-diagram", "hide-input"],
+     "import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 1)); plt.plot([0, 1]); plt.show()"),
+    ("code", [], "import ipywidgets as widgets\nimport matplotlib.pyplot as plt\nfrom IPython.display import display\n"
+                 "from posebook.widgets import linked_views\n\n\ndef draw(v):\n"
+                 "    fig, ax = plt.subplots(figsize=(1, 1))\n    ax.set_title(str(v))\n    return fig\n\n\n"
+                 "display(linked_views(draw, [1, 2, 3], 'linked'))\n"
+                 "display(widgets.IntSlider(value=1, min=0, max=5, description='dead'))"),
+]
+TINY_COSTS_FIRST = ("# Costs first\n\n## What this chapter costs\n\n| profile | minutes |\n|---|---|\n| cpu | 3 |\n\n"
+                    "Measured on commit abc123 while the machine load was high.\n\n## The idea\n\nIt comes too late.\n")
+
+
+@pytest.mark.browser
+def test_widget_diagram_and_first_screen_checks_catch_a_bad_page(browser, tmp_path):
+    vendor = os.path.relpath(ROOT / "book" / "vendor", tmp_path)
+    (tmp_path / "_config.yml").write_text(
+        "title: tiny\nexecute:\n  execute_notebooks: force\n"
+        "sphinx:\n  config:\n"
+        f"    html_extra_path: [{json.dumps(vendor)}]\n    mathjax_path: ../mathjax/tex-mml-chtml.js\n"
+        "    nb_ipywidgets_js:\n      ../requirejs/require.js: {}\n      ../jupyter-widgets/widgets-paths.js: {}\n"
+        "      ../jupyter-widgets/embed-amd.js: {}\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: costs\nchapters:\n  - file: tiny\n")
+    (tmp_path / "costs.md").write_text(TINY_COSTS_FIRST)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    for kind, tags, source in TINY_NOTEBOOK:
+        cell = (nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell)(source)
+        cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    html = build_book(tmp_path, tmp_path / "out")
+
+    audit, page = audit_page(browser, html / "tiny.html")
+    try:
+        assert not audit.blocked, audit.blocked
+        dead = dead_controls(page)
+        assert len(dead) == 1 and "dead" in dead[0], dead  # the unlinked slider, not the linked one
+        assert linked_views_respond(page) == [0]
+        assert any(page.evaluate(DIAGRAMS_JS, DIAGRAM_TAG))
+        assert first_screen_problems(page) == []
+    finally:
+        page.close()
+    _, page = audit_page(browser, html / "costs.html")
+    try:
+        problems = first_screen_problems(page)
+    finally:
+        page.close()
+    assert any("first section is 'What this chapter costs'" in p for p in problems), problems
+    assert any("a table within the first screen" in p for p in problems), problems
+    assert any("provenance" in p for p in problems), problems
+    assert not page_has_diagram(html / "costs.html")
+
+
+def page_has_diagram(path: Path) -> bool:
+    """Whether a built page holds a cell tagged as the architecture diagram (from its HTML, no browser)."""
+    return f"tag_{DIAGRAM_TAG}" in path.read_text()
 
 # --------------------------------------------------------------------------------------------------------------
 # Launch buttons and badge rows agree with _config.yml (no build needed)

@@ -12,7 +12,7 @@ CHAPTER = "01_data"
 
 
 def box_to_center_scale_solution(box, aspect_ratio=192 / 256):
-    """COCO [x, y, w, h] -> (center (2,), scale (2,)): grow the short side to the aspect, / 200, x 1.25."""
+    """COCO [x, y, w, h] -> (center (2,), scale (2,)): grow the side too short for the aspect, / 200, x 1.25."""
     x, y, w, h = (float(v) for v in box)
     center = np.array([x + w / 2, y + h / 2])
     if w > aspect_ratio * h:
@@ -81,7 +81,7 @@ def check_box_to_center_scale(fn):
         ratio = scale[0] / scale[1]
         if abs(ratio - aspect) > 1e-6:
             raise CheckFailure(f"{what}: scale w/h is {ratio:.4f}, expected the input's aspect {aspect:.4f}: grow the "
-                               "short side so the crop is not distorted")
+                               "side that is too short for it, so the crop is not distorted")
         if np.allclose(scale, _bcs_grows_shorter_side(box, aspect)[1]) and not np.allclose(scale, want_s):
             raise CheckFailure(f"{what}: you grew the shorter of w and h; grow whichever side is too short for the "
                                f"aspect ratio: here w / h = {box[2] / box[3]:.2f} > {aspect:g}, so the box is too "

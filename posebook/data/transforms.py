@@ -1,9 +1,9 @@
 """Top-down transforms: box cleaning, box -> (center, scale), the affine crop and its inverse, flip, half-body, colour,
 tensors.
 
-Conventions follow the official HRNet code (PAPERS.md §1.6, §1.7): a person box is a ``center`` (x, y) and a
-``scale`` (w, h) in units of ``pixel_std`` = 200 px; sizes are (H, W); pixel centres sit at integer coordinates, so
-a horizontal flip maps x to ``width - 1 - x``. Explained in chapter 01 (Data).
+Conventions follow the official HRNet code (Sun et al., CVPR 2019: ``JointsDataset``, ``transforms.py``): a person box
+is a ``center`` (x, y) and a ``scale`` (w, h) in units of ``pixel_std`` = 200 px; sizes are (H, W); pixel centres sit
+at integer coordinates, so a horizontal flip maps x to ``width - 1 - x``. Explained in chapter 01 (Data).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _pair(value, what: str) -> np.ndarray:
 def clip_box(box, width: int, height: int):
     """HRNet's box cleaning: clip [x, y, w, h] to the image; None if nothing with area > 0 is left.
 
-    PAPERS.md §1.6 (HRNet ``coco.py``, ``clean_bbox``). Chapter 01.
+    Sun et al., CVPR 2019, official code (``coco.py``, ``clean_bbox``). Chapter 01.
     """
     x, y, w, h = box
     x1, y1 = max(0.0, x), max(0.0, y)
@@ -44,7 +44,11 @@ def clip_box(box, width: int, height: int):
 
 
 def fix_aspect(width: float, height: float, aspect_ratio: float) -> tuple[float, float]:
-    """Grow the short side so that width / height == aspect_ratio (HRNet's ``_xywh2cs``; §1.6)."""
+    """Grow the side that is too short for ``aspect_ratio`` (w > aspect * h: the height; else the width), never shrink.
+
+    A 180 x 200 box at aspect 0.75 becomes 180 x 240: the longer side grows. HRNet's ``_xywh2cs`` (Sun et al., CVPR
+    2019, official code). Chapter 01.
+    """
     if width > aspect_ratio * height:
         height = width / aspect_ratio
     elif width < aspect_ratio * height:
@@ -54,9 +58,9 @@ def fix_aspect(width: float, height: float, aspect_ratio: float) -> tuple[float,
 
 def box_to_center_scale(box_xywh, aspect_ratio: float = 192 / 256, padding: float = 1.25,
                         pixel_std: float = PIXEL_STD) -> tuple[np.ndarray, np.ndarray]:
-    """COCO box [x, y, w, h] -> (center (2,), scale (2,)): aspect-fixed to the input's w/h, /200, x1.25 padding.
+    """COCO box [x, y, w, h] -> (center (2,), scale (2,)): :func:`fix_aspect` to the input's w/h, /200, x1.25 padding.
 
-    PAPERS.md §1.6 (HRNet ``_xywh2cs``). Chapter 01.
+    HRNet's ``_xywh2cs`` (Sun et al., CVPR 2019, official code). Chapter 01.
     """
     box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
     if box.size != 4:
@@ -80,7 +84,7 @@ def get_affine_transform(center, scale, rotation_deg: float, output_size, inv: b
     (HRNet's sign: positive turns the crop's content counter-clockwise), to ``output_size`` (H, W); ``inv`` maps back.
 
     Same mapping as HRNet's ``get_affine_transform`` (a similarity fixed by the box width; ``shift`` in box units).
-    PAPERS.md §1.6. Chapter 01.
+    Sun et al., CVPR 2019, official code (``transforms.py``). Chapter 01.
     """
     center, scale, shift = _pair(center, "center"), _pair(scale, "scale"), _pair(shift, "shift")
     out_h, out_w = output_size
@@ -125,7 +129,7 @@ def flip_image(image: np.ndarray) -> np.ndarray:
 def flip_keypoints(keypoints, width: int, flip_pairs) -> np.ndarray:
     """Mirror (K, 3) keypoints x, y, v in an image ``width`` wide and swap left/right; v == 0 rows stay zero.
 
-    HRNet's ``fliplr_joints`` (x -> width - 1 - x). PAPERS.md §1.6. Chapter 01.
+    HRNet's ``fliplr_joints`` (x -> width - 1 - x; Sun et al., CVPR 2019, official code). Chapter 01.
     """
     kp = np.array(keypoints, dtype=np.float64)
     if kp.ndim != 2 or kp.shape[1] < 2:
@@ -154,7 +158,8 @@ def half_body(keypoints, upper_body, rng: np.random.Generator, aspect_ratio: flo
               padding: float = 1.5, pixel_std: float = PIXEL_STD):
     """HRNet's half-body box: (center, scale) around the upper or lower labelled joints, or None if too few.
 
-    The upper half is chosen when ``randn() < 0.5`` (about 69 %) and it has more than 2 joints. PAPERS.md §1.6.
+    The upper half is chosen when ``randn() < 0.5`` (about 69 %) and it has more than 2 joints. HRNet's
+    ``half_body_transform`` (CVPR 2019 code). Chapter 01.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     labelled = kp[:, 2] > 0
@@ -180,7 +185,7 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, low: float = 0.6, 
 
 @dataclass(frozen=True)
 class Augment:
-    """A top-down augmentation recipe; the defaults are HRNet's COCO yaml (PAPERS.md §8 table). Chapter 01.
+    """A top-down augmentation recipe; the defaults are HRNet's COCO yaml (Sun et al., CVPR 2019). Chapter 01.
 
     ``scale_mode`` 'linear' draws s * clip(1 + scale * N, 1 - scale, 1 + scale) (HRNet); 'log2' draws
     s * 2^clip(scale * N, -2 scale, 2 scale) (Stacked Hourglass). Rotation is clip(rotation * N, +-2 rotation)
@@ -211,7 +216,7 @@ class Augment:
 
     @classmethod
     def simple_baseline(cls) -> "Augment":
-        """SimpleBaseline's yaml: scale 0.3, rotation 40, no half-body (PAPERS.md §5)."""
+        """SimpleBaseline's yaml: scale 0.3, rotation 40, no half-body (Xiao et al., ECCV 2018)."""
         return cls(scale=0.3, rotation=40.0, half_body=0.0)
 
     @classmethod
