@@ -1,8 +1,9 @@
 """Benchmarks that print figures: ``python -m posebook.bench model NAME``, ``... bench train`` and ``... bench data``.
 
-``count_params`` and ``gflops`` are what the chapters and tests use. ``gflops`` follows the papers' convention
-(HRNet's ``get_model_summary``, PAPERS.md §1.4): for every Conv2d and ConvTranspose2d, weight.numel() x output
-H x W; for every Linear, weight.numel(); summed and divided by 2^30. So it counts multiply-adds, in units of 2^30.
+``count_params`` and ``gflops`` are what the chapters and tests use. ``gflops`` follows the papers' convention (HRNet's
+``get_model_summary``, the count behind the GFLOPs of Sun et al., CVPR 2019, Table 1): for every Conv2d and
+ConvTranspose2d, weight.numel() x output H x W; for every Linear, weight.numel(); summed and divided by 2^30. So it
+counts multiply-adds, in units of 2^30.
 It works on a model built on the meta device (``with torch.device("meta"): model = create(...)``): shapes only, no
 memory, no arithmetic. ``bench train`` times the Trainer's training step (samples/s, ms/step) of a chapter's model.
 """
@@ -29,7 +30,7 @@ def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 
     """Multiply-adds of every conv and linear layer for one (1, C, H, W) input, counted as the papers count them.
 
     The input is made on the device of the model's first parameter (or buffer): a model on the meta device is
-    counted from shapes alone. PAPERS.md §1.4; chapter 03.
+    counted from shapes alone. HRNet's ``get_model_summary`` convention (Sun et al., CVPR 2019); chapter 03.
     """
     total = 0
 

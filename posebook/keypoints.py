@@ -1,6 +1,6 @@
 """Skeleton definitions: COCO-17, MPII-16 and OpenPose-18 keypoints, limbs, flip pairs and OKS sigmas.
 
-Facts from PAPERS.md §8 (COCO order and skeleton from the COCO keypoint json, MPII order from MMPose's dataset meta,
+Facts from the datasets (COCO order and skeleton from the COCO keypoint json, MPII order from MMPose's dataset meta,
 flip pairs from the HRNet code) and §7 (OKS sigmas from pycocotools). Explained in chapter 00 (Introduction).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Heatmap losses: HRNet's JointsMSELoss, online hard keypoint mining (OHKM) and multi-output supervision.
 
-``JointsMSELoss`` is HRNet's loss exactly (PAPERS.md §1.5): 0.5 x the per-joint MSE of weighted heatmaps, averaged
-over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN §3.3, PAPERS.md §3).
+``JointsMSELoss`` is HRNet's loss exactly (official ``lib/core/loss.py``): 0.5 x the per-joint MSE of weighted heatmaps, averaged
+over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN, Chen et al., CVPR 2018, §3.3).
 ``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.3).
 Explained in chapter 03 (Stacked Hourglass); OHKM in the CPN chapter.
 """

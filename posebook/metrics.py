@@ -1,7 +1,8 @@
 """Measuring pose: OKS, PCK/PCKh, COCO AP through pycocotools, OKS-NMS and the detector-box rescoring.
 
-OKS follows pycocotools' ``COCOeval.computeOks`` (PAPERS.md §7); OKS-NMS and rescoring follow the HRNet code's
-test pipeline (§1.6); PCKh follows the HRNet paper §4.2 and its MPII ``evaluate``. Explained in chapter 02.
+OKS follows pycocotools' ``COCOeval.computeOks`` (COCO keypoint evaluation, Lin et al., ECCV 2014); OKS-NMS and
+rescoring follow the test pipeline of the HRNet code (Sun et al., CVPR 2019); PCKh follows the HRNet paper §4.2 and its
+MPII ``evaluate``. Explained in chapter 02.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _outside_box(dt: np.ndarray, boxes: np.ndarray):
 
 def keypoint_similarity(pred, gt_xy, area, sigmas) -> np.ndarray:
     """One OKS term per keypoint: exp(-d^2 / (2 area (2 sigma_k)^2)), broadcast over leading axes (K last); COCO
-    keypoint evaluation (PAPERS.md §7), chapter 03."""
+    keypoint evaluation (pycocotools ``computeOks``), chapter 02."""
     d2 = ((np.asarray(pred, dtype=float)[..., :2] - np.asarray(gt_xy, dtype=float)[..., :2]) ** 2).sum(-1)
     return np.exp(-d2 / ((2 * sigmas) ** 2) / (np.asarray(area, dtype=float)[..., None] + np.spacing(1)) / 2)
 
@@ -58,7 +59,8 @@ def oks(dt, gt, area, sigmas=None, gt_boxes=None) -> np.ndarray:
 
     dt (N, K, 2|3) and gt (M, K, 3) with COCO visibility; area (M,) the GT areas. Only labelled GT keypoints
     (v > 0) count. A GT with no labelled keypoint needs ``gt_boxes`` (M, 4) COCO [x, y, w, h]: pycocotools then
-    measures the distance to the box enlarged 2x and averages all K. Returns (N, M). PAPERS.md §7; chapter 02.
+    measures the distance to the outside of [x - w, x + 2w] x [y - h, y + 2h] (three box widths and heights across)
+    and averages all K. Returns (N, M). COCO keypoint evaluation (pycocotools ``computeOks``); chapter 02.
     """
     dt = _poses(dt, "dt", 2)
     gt = _poses(gt, "gt", 3)
@@ -146,7 +148,7 @@ def run_cocoeval(gt, detections, sigmas=None):
     """The pycocotools COCOeval (keypoints) after evaluate/accumulate/summarize, run silently; None if no detections.
 
     Its ``stats`` hold the 10 numbers of :func:`coco_eval` and ``eval['precision']`` (T, R, K, A, M) the
-    precision per OKS threshold. PAPERS.md §7; chapter 02.
+    precision per OKS threshold. COCO keypoint evaluation (pycocotools ``COCOeval``); chapter 02.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -175,7 +177,7 @@ def coco_eval(gt, detections, sigmas=None) -> dict:
 
     gt: a COCO dict, a json path or a pycocotools COCO (never modified); detections: COCO results (image_id,
     category_id, keypoints (3K flat), score). No detections gives zeros; -1 means no GT in that area range.
-    PAPERS.md §7; chapter 02.
+    COCO keypoint evaluation (pycocotools ``COCOeval.summarize``); chapter 02.
     """
     evaluator = run_cocoeval(gt, detections, sigmas)
     if evaluator is None:
@@ -251,7 +253,8 @@ def pckh(pred, gt, visible, head_sizes, thr: float = 0.5) -> tuple[np.ndarray, f
 def rescore(box_score, keypoint_scores, thre: float = 0.2):
     """HRNet's detection score: box score x mean of the keypoint maxvals above ``thre`` (0 if none is).
 
-    box_score scalar or (N,), keypoint_scores (K,) or (N, K). PAPERS.md §1.6; chapter 02.
+    box_score scalar or (N,), keypoint_scores (K,) or (N, K). HRNet code (Sun et al., CVPR 2019),
+    ``validate``; chapter 02.
     """
     scores = np.asarray(keypoint_scores, dtype=float)
     confident = scores > thre
@@ -264,7 +267,7 @@ def oks_iou(pose, others, area, other_areas, sigmas=None, in_vis_thre=None) -> n
     """HRNet's OKS between one pose (K, 3) and others (N, K, 3): the scale is the mean of the two areas.
 
     With ``in_vis_thre`` only the keypoints of ``others`` scoring above it count: HRNet's
-    ``list(vg > t) and list(vd > t)`` evaluates to the second list. PAPERS.md §7; chapter 02.
+    ``list(vg > t) and list(vd > t)`` evaluates to the second list. HRNet code, ``nms.py``; chapter 02.
     """
     pose, others = np.asarray(pose, dtype=float), _poses(others, "others", 3)
     scale = (area + np.asarray(other_areas, dtype=float)) / 2
@@ -278,7 +281,7 @@ def oks_nms(poses, scores, areas, threshold: float = 0.9, sigmas=None, in_vis_th
     """Greedy OKS non-maximum suppression: keep the best-scored pose, drop those with OKS > threshold to it, repeat.
 
     poses (N, K, 3) with keypoint scores, scores (N,), areas (N,). Returns the kept indices, best first.
-    HRNet's ``oks_nms`` (threshold 0.9, PAPERS.md §1.6); chapter 02.
+    HRNet's ``oks_nms`` (threshold 0.9; Sun et al., CVPR 2019, its test pipeline); chapter 02.
     """
     poses = _poses(poses, "poses", 3) if len(poses) else np.zeros((0, 0, 3))
     scores, areas = np.asarray(scores, dtype=float), np.asarray(areas, dtype=float)

@@ -40,7 +40,7 @@ class CheckpointError(ValueError):
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into a plain state_dict; with ``model``, published prefixes become its key names.
 
-    The official HRNet / SimpleBaseline names are posebook's (PAPERS.md §1.2, §5); chapter 07.
+    The official HRNet / SimpleBaseline names are posebook's (their official code's module names); chapter 07.
     """
     path = Path(path)
     try:

@@ -85,7 +85,7 @@ def make_layer(block: type[BasicBlock] | type[Bottleneck], in_channels: int, pla
 
 def normal_init(modules, std: float = 0.001) -> None:
     """The MSRA pose code's initialisation (SimpleBaseline heads, all of HRNet): conv and deconv weights N(0, std),
-    biases 0, BN weight 1 and bias 0 (PAPERS.md §1.2, §5)."""
+    biases 0, BN weight 1 and bias 0 (HRNet's and SimpleBaseline's official ``init_weights``)."""
     for m in modules:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, std=std)

@@ -2,8 +2,8 @@
 ``decode``, and the flip-test convention its official code uses (``flip_shift``). Chapter 01; chapter 02 (flip test).
 
 A codec is the one place that knows how its targets were drawn, so it also says how a flip test must undo the
-mirror: HRNet's code shifts the flipped-back heatmaps one column right (PAPERS.md §1.7, SHIFT_HEATMAP), CPN's and
-MSPN's do not (§3, §4). :mod:`posebook.inference` reads ``codec.flip_shift``.
+mirror: HRNet's code shifts the flipped-back heatmaps one column right (``SHIFT_HEATMAP``; Sun et al., CVPR 2019), CPN's
+(Chen et al., CVPR 2018) and MSPN's (Li et al., 2019) do not. :mod:`posebook.inference` reads ``codec.flip_shift``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class HeatmapCodec(ABC):
     """Keypoints <-> heatmaps at 1/stride of the input: sizes (H, W), the stride, input checks, and the flip convention.
 
     Subclasses implement ``encode`` and ``decode`` and set ``flip_shift``: whether a flip test shifts the
-    flipped-back heatmaps one column right before averaging (HRNet's SHIFT_HEATMAP, PAPERS.md §1.7). Chapter 01.
+    flipped-back heatmaps one column right before averaging (HRNet's SHIFT_HEATMAP, Sun et al., CVPR 2019). Chapter 01.
     """
 
     #: the flip test's one-column shift of the flipped-back heatmaps, as the codec's official code does it

@@ -1,6 +1,6 @@
 """Blur-kernel heatmap codec of CPN and MSPN: one hot pixel blurred by cv2.GaussianBlur, peak scaled to 1.
 
-Facts from PAPERS.md §3 ("Gaussian targets") and §1.7 (last bullet), checked against CPN-TF's ``dataset.py``
+CPN's Gaussian targets (Chen et al., CVPR 2018) and its test-time decoding, checked against CPN-TF's ``dataset.py``
 (``joints_heatmap_gen``) and ``mptest.py`` and MSPN's ``JointsDataset.generate_heatmap`` and ``test.py``: the pixel
 ``int(x / stride)`` (truncation) is set, blurred with a (k, k) kernel and sigma 0 (OpenCV then uses
 0.3 ((k - 1) / 2 - 1) + 0.8), and the peak scaled to 255; here the peak is 1, so the same losses apply to every
@@ -24,7 +24,7 @@ def blur_sigma(kernel: int) -> float:
 def toward_second_max(heatmap: np.ndarray, kernel: int, border: int = 10) -> tuple[float, float]:
     """CPN's decode of one (h, w) map: zero-pad, blur, argmax, then 0.25 px toward the second-highest pixel.
 
-    Returns (x, y) in heatmap px, clipped to the map. PAPERS.md §1.7.
+    Returns (x, y) in heatmap px, clipped to the map. CPN's ``mptest.py`` (Chen et al., CVPR 2018). Chapter 01.
     """
     h, w = heatmap.shape
     peak = heatmap.max()
@@ -46,14 +46,14 @@ class BlurHeatmap(HeatmapCodec):
     """Keypoints (input px) <-> CPN/MSPN blur-kernel heatmaps (one hot pixel, GaussianBlur k x k, peak 1).
 
     ``kernel`` is the target's blur (CPN RefineNet 7; GlobalNet 15/11/9/7); ``decode_kernel`` is the test-time blur
-    (CPN 21; MSPN COCO 5, MPII 9). PAPERS.md §3, §4, §1.7. Chapter 01.
+    (CPN 21; MSPN COCO 5, MPII 9): the official CPN (CVPR 2018) and MSPN (2019) code. Chapter 01.
 
     As the official code: a joint past the right or bottom edge of the crop is drawn clamped onto the last column
     or row (CPN-TF clamps x to W - 1, y to H - 1 input px; ``clamp=False`` leaves it out, as MSPN does), with
     weight 0 (CPN's augmentation marks it invalid); one left of or above the crop is not drawn. The score is the
     (flip-averaged) map's value at the decoded pixel + 0.5: the official ``value / 255 + 0.5`` on 0..255 targets,
     and ours peak at 1 where theirs peak at 255, so ``value_ours = value_theirs / 255`` and the score is the same
-    number. Rescoring's 0.2 threshold (PAPERS.md §1.6) was set with that offset in place.
+    number. Rescoring's 0.2 threshold (HRNet's and CPN's test code) was set with that offset in place.
     """
 
     flip_shift = False

@@ -1,6 +1,6 @@
 """Gaussian heatmap codec: HRNet/SimpleBaseline targets with argmax + quarter-offset decoding, or DARK.
 
-``unbiased=False`` reproduces the official HRNet code exactly (PAPERS.md §1.6 ``generate_target``, §1.7
+``unbiased=False`` reproduces the official HRNet code exactly (Sun et al., CVPR 2019: ``generate_target``,
 ``get_max_preds`` + quarter offset). ``unbiased=True`` is DARK (Zhang et al., "Distribution-Aware Coordinate
 Representation for Human Pose Estimation", CVPR 2020): a sub-pixel Gaussian target, and a decode that smooths the
 heatmap with a Gaussian, takes its log and refines the maximum with a second-order Taylor step. Chapter 01.
@@ -19,7 +19,7 @@ from .base import HeatmapCodec, _numpy
 def get_max_preds(heatmaps) -> tuple[np.ndarray, np.ndarray]:
     """Argmax of each (B, K, h, w) map -> (coords (B, K, 2) in heatmap px, maxvals (B, K)); coords 0 where max <= 0.
 
-    HRNet's ``get_max_preds`` (PAPERS.md §1.7). Chapter 01.
+    HRNet's ``get_max_preds`` (Sun et al., CVPR 2019, official code). Chapter 01.
     """
     hm = _numpy(heatmaps)
     b, k, _, w = hm.shape
@@ -110,7 +110,8 @@ def dark_refine(heatmaps, coords, kernel: int = 11) -> np.ndarray:
 def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> np.ndarray:
     """HRNet's target for one joint: a (6 sigma + 1)-wide unnormalized Gaussian patch pasted at integer (mu_x, mu_y).
 
-    Returns the (h, w) map; the caller decides whether the joint is drawn. PAPERS.md §1.6. Chapter 01.
+    Returns the (h, w) map; the caller decides whether the joint is drawn. HRNet's ``generate_target`` (Sun et al.,
+    CVPR 2019). Chapter 01.
     """
     h, w = heatmap_size
     radius = sigma * 3
@@ -137,7 +138,7 @@ class GaussianHeatmap(HeatmapCodec):
     official code). ``unbiased=True``: DARK, an untruncated Gaussian at the exact sub-pixel position x / stride (as
     MMPose's unbiased encoding) and Taylor decoding.
 
-    ``flip_shift`` is True for both: HRNet's SHIFT_HEATMAP (PAPERS.md §1.7), and for DARK the convention of its
+    ``flip_shift`` is True for both: HRNet's SHIFT_HEATMAP (Sun et al., CVPR 2019), and for DARK the convention of its
     code (built on HRNet's, same flip test) and of MMPose's DARK configs (``shift_heatmap=True``). It is also what
     the geometry asks: at stride 4 a flipped-back map of a sub-pixel target sits 0.75 heatmap px left of the truth
     (the input's mirror x -> W - 1 - x is (W - 1) / 4 - x / 4 in heatmap px, the maps' own mirror w - 1 - c), and

@@ -1,6 +1,6 @@
 """OpenPose's targets: part confidence maps and part affinity fields (PAFs) on the network's output grid.
 
-Cao et al., TPAMI'19 §3 (PAPERS.md §6): a confidence map per part is the max over people of a Gaussian around
+Cao et al., TPAMI'19 §3: a confidence map per part is the max over people of a Gaussian around
 each person's part; a PAF per limb holds, at every pixel on a person's limb, the limb's unit direction, averaged
 over the people whose limbs overlap there. Both are drawn at the output stride (8 for OpenPose). Output pixel
 (i, j) stands for the input point (j s + (s - 1) / 2, i s + (s - 1) / 2), the centre of the s x s block it
@@ -30,7 +30,8 @@ def _people(keypoints, num_keypoints: int, what: str) -> np.ndarray:
 
 def coco_to_openpose(keypoints) -> np.ndarray:
     """COCO-17 people (N, 17, 3) -> OpenPose-18 (N, 18, 3); the neck is the shoulders' midpoint when both are
-    labelled (its v the smaller of theirs), unlabelled otherwise. PAPERS.md §6; chapter 08 (OpenPose)."""
+    labelled (its v the smaller of theirs), unlabelled otherwise. The OpenPose-18 order of Cao et al., TPAMI'19;
+    chapter 08 (OpenPose)."""
     kp = _people(keypoints, COCO.num_keypoints, "coco_to_openpose")
     out = np.zeros((len(kp), OPENPOSE.num_keypoints, 3))
     for k, coco_k in enumerate(COCO_TO_OPENPOSE):
@@ -69,7 +70,7 @@ def input_pair(size, what: str = "input_size") -> tuple[int, int]:
 class OutputGrid:
     """The output grid of a stride-``stride`` network on an ``input_size`` (H, W) input, and the way back.
 
-    PAPERS.md §6 (stride 8, maps upsampled x8 with cubic interpolation); chapter 08 (OpenPose).
+    Cao et al., TPAMI'19 and its demo (stride 8, maps upsampled x8 with cubic interpolation); chapter 08 (OpenPose).
     """
 
     def __init__(self, input_size=(368, 368), stride: int = 8):
@@ -110,7 +111,7 @@ class ConfidenceMaps(OutputGrid):
     """Part confidence maps: ``S_k(p) = max over people of exp(-||p - x_k||^2 / sigma^2)``, one channel per part,
     plus (``background``) OpenPose's background channel 1 - max_k S_k last: 18 + 1 = 19 for OpenPose-18.
 
-    The paper's form, with no factor 2 (TPAMI'19 §3, PAPERS.md §6); ``sigma`` in input pixels. Chapter 08 (OpenPose).
+    The paper's form, with no factor 2 (TPAMI'19 §3); ``sigma`` in input pixels. Chapter 08 (OpenPose).
     """
 
     def __init__(self, input_size=(368, 368), stride: int = 8, sigma: float = 7.0, skeleton: Skeleton = OPENPOSE,
@@ -149,7 +150,7 @@ class PartAffinityFields(OutputGrid):
     people whose limb c covers p; 0 elsewhere. Channels 2c, 2c + 1 are x, y of limb c in ``skeleton.limbs``
     order: 19 limbs -> 38 channels for OpenPose-18.
 
-    TPAMI'19 §3 (PAPERS.md §6). ``limb_width`` is sigma_l in input pixels; the paper leaves its value
+    TPAMI'19 §3. ``limb_width`` is sigma_l in input pixels; the paper leaves its value
     open, our default is one output pixel (the stride). Chapter 08 (OpenPose).
     """
 

@@ -3,7 +3,7 @@
 Measures synthetic scene generation (scenes/s at a few image sizes) and the top-down sample throughput (samples/s,
 training augmentation on) of ``SyntheticTopDown`` and, on the real COCO sample in ../shared, of ``CocoKeypoints``
 (with and without its image cache) beside :class:`OfficialTopDown`, a re-implementation of the steps of the official
-HRNet loader (PAPERS.md §1.6) on the same people, timed in turns in the same run, with their ratio.
+HRNet loader (HRNet's official ``lib/dataset/JointsDataset.py``) on the same people, timed in turns in the same run, with their ratio.
 """
 from __future__ import annotations
 

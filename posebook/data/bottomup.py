@@ -4,7 +4,7 @@ Beside the per-person crops of ``posebook.data.topdown``, an item here is a whol
 S x S input (randomly scaled, turned, shifted and flipped when training), with the targets of every person in it
 (``posebook.codecs.paf``) and OpenPose's mask: 0 over people the annotators left without keypoints (COCO crowd
 regions and people with no labelled keypoint) so the loss ignores them, 1 elsewhere (TPAMI'19 §3, the spatial
-mask W(p); PAPERS.md §6). Augmentation draws from a generator keyed on (seed, epoch, index), never a global RNG.
+mask W(p); Cao et al., CVPR 2017, §2). Augmentation draws from a generator keyed on (seed, epoch, index), never a global RNG.
 Chapter 08 (OpenPose).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """COCO and MPII person datasets for top-down training and evaluation, on pycocotools.
 
-``CocoKeypoints`` follows HRNet's ``lib/dataset/coco.py`` (PAPERS.md §1.6): person instances with keypoints, boxes
+``CocoKeypoints`` follows HRNet's ``lib/dataset/coco.py``: person instances with keypoints, boxes
 clipped to the image, (center, scale) with the aspect fix and 1.25 padding; or one item per detection box.
 ``MpiiKeypoints`` reads HRNet's MPII json (``lib/dataset/mpii.py``). Both yield the item dict of
 :func:`posebook.data.topdown.make_sample`. Explained in chapter 01 (Data).
@@ -53,7 +53,7 @@ def _number(value, name: str, where: str) -> float:
 class CocoKeypoints(TopDownDataset):
     """COCO person crops: ground-truth instances with keypoints, or one item per detection box. Chapter 01.
 
-    Ground truth keeps HRNet's filter (``coco.py``, PAPERS.md §1.6): person category, not crowd, annotated area > 0,
+    Ground truth keeps HRNet's filter (``coco.py``): person category, not crowd, annotated area > 0,
     box clipped to the image with area > 0, at least one labelled keypoint; ``skipped`` counts the rest by reason
     (:data:`SKIP_REASONS`), so one degenerate box does not abort a dataset. A malformed record (missing field,
     wrong keypoint count, non-numeric bbox) raises, naming the file and the annotation id. ``detections`` is a path
@@ -209,7 +209,7 @@ class MpiiKeypoints(TopDownDataset):
 
     As HRNet's ``mpii.py``: ``center[1] += 15 * scale``, ``scale *= 1.25``, and MATLAB's 1-based coordinates become
     0-based. If records carry ``head_box`` [x1, y1, x2, y2] (MPII's head rectangle), ``meta['head_size']`` is
-    0.6 x its diagonal (the PCKh normaliser, PAPERS.md §8); HRNet's json (and the shared sample) has none.
+    0.6 x its diagonal (the PCKh normaliser of MPII's evaluation); HRNet's json (and the shared sample) has none.
     Training augmentation defaults to HRNet's MPII recipe (:meth:`Augment.hrnet_mpii`).
     """
 

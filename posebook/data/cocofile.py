@@ -2,7 +2,7 @@
 
 Every part of posebook that reads a COCO annotation file goes through :func:`read_coco` (the datasets, the
 downloader, the metrics), so a malformed file gives the same error, naming the file and the record, wherever it is
-read. Format: PAPERS.md §7 (COCO keypoints). Explained in chapter 01 (Data).
+read. Format: the COCO keypoints JSON (Lin et al., ECCV 2014; cocodataset.org/#format-data). Explained in chapter 01 (Data).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def read_coco(path_or_dict, *, source: str | None = None, require: tuple[str, ..
     Checked: the top-level lists 'images', 'annotations', 'categories'; every image has an 'id'; every annotation
     an 'id', an 'image_id' among the images, a 'keypoints' list of triples when present, and the fields in
     ``require``. ``plain_file_names`` also refuses image file names with a folder in them (the downloader writes
-    them to disk). ``source`` names a dict in the errors. PAPERS.md §7; chapter 01.
+    them to disk). ``source`` names a dict in the errors. COCO keypoints format; chapter 01.
     """
     if isinstance(path_or_dict, dict):
         data, source = path_or_dict, source or IN_MEMORY

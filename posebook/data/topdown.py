@@ -1,7 +1,7 @@
 """The top-down sample pipeline shared by every person dataset: records, images, items and ``TopDownDataset``.
 
 One record (an image, one person's center/scale and keypoints) becomes one training item: HRNet's augmentation
-(half-body, scale, rotation, flip; PAPERS.md §1.6), the affine crop, ImageNet normalisation and the codec's target
+(half-body, scale, rotation, flip; HRNet's ``JointsDataset``), the affine crop, ImageNet normalisation and the codec's target
 (or one target per codec, for models supervised at several outputs: CPN §3, MSPN §4). Explained in chapter 01 (Data).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ def augment_box(keypoints, center, scale, augment: Augment, skeleton: Skeleton, 
                 aspect_ratio: float):
     """HRNet's random box: maybe half-body, then scale and rotation draws. Returns (center, scale, rotation).
 
-    PAPERS.md §1.6 (HRNet ``JointsDataset.__getitem__``). Chapter 01.
+    HRNet's ``JointsDataset.__getitem__`` (Sun et al., CVPR 2019, official code). Chapter 01.
     """
     center, scale = np.array(center, dtype=np.float64), np.array(scale, dtype=np.float64)
     labelled = int((np.asarray(keypoints)[:, 2] > 0).sum())
@@ -135,7 +135,7 @@ def make_sample(image: np.ndarray, record: PersonRecord, *, codec, input_size, s
     With ``augment`` (training) the box, rotation and flip are drawn from ``rng``; ``meta`` center/scale/rotation
     describe the crop in the (flipped, if ``flipped``) image, and ``meta['keypoints']`` stays in the original image.
     ``codec`` may be a list of codecs (one per model output): ``target`` and ``target_weight`` are then lists, in
-    the codecs' order. PAPERS.md §1.6; chapter 01.
+    the codecs' order. HRNet's ``JointsDataset``; chapter 01.
     """
     kp = np.asarray(record.keypoints, dtype=np.float64)
     center, scale, rotation, flipped = record.center, record.scale, 0.0, False

@@ -1,6 +1,6 @@
 """Bottom-up parsing: from confidence maps and part affinity fields to people, as the CMU OpenPose demo does it.
 
-Cao et al., TPAMI'19 §3 (the line integral E of Eq. 11) and the CMU demo's logic as PAPERS.md §6 describes it:
+Cao et al., TPAMI'19 §3 (the line integral E of Eq. 11) and the logic of the CMU demo released with it:
 (1) the peaks of every part's smoothed map; (2) every pair of candidates of a limb's two parts scored by the PAF
 sampled along the segment between them, with a prior against limbs longer than half the image; (3) a greedy
 matching per limb type; (4) the matched limbs assembled into people, and people with few parts or a low mean
@@ -15,7 +15,7 @@ from posebook.codecs.paf import OutputGrid, openpose_to_coco
 from posebook.data.transforms import affine_points
 from posebook.keypoints import OPENPOSE, Skeleton
 
-# the CMU demo's constants (PAPERS.md §6)
+# the CMU demo's constants (Cao et al., TPAMI'19, released code)
 PEAK_SIGMA = 3.0        # Gaussian smoothing of each confidence map before the peak search, input px
 THRE1 = 0.1             # a peak's smoothed value must exceed this
 THRE2 = 0.05            # a PAF sample along a candidate limb counts when its dot product exceeds this
@@ -38,7 +38,7 @@ def find_peaks(heatmaps, thre1: float = THRE1, sigma: float = PEAK_SIGMA) -> lis
     >= its left and upper neighbours, > its right and lower ones, and > thre1; the score is the unsmoothed value
     there (row-major order). The demo takes >= all four, which keeps both pixels of a two-pixel plateau.
 
-    The CMU demo's peak search (PAPERS.md §6 step 1); chapter 08 (OpenPose).
+    The CMU demo's peak search (step 1; Cao et al., TPAMI'19 §3); chapter 08 (OpenPose).
     """
     maps = _maps(heatmaps, "heatmaps")
     radius = int(4 * sigma + 0.5)  # a Gaussian truncated at 4 sigma
@@ -61,7 +61,7 @@ def score_limbs(cand_a: np.ndarray, cand_b: np.ndarray, paf_x: np.ndarray, paf_y
 
     score = mean over ``mid_num`` points from A to B (rounded to pixels) of PAF . unit(AB), plus
     ``min(0.5 image_height / |AB| - 1, 0)``; accepted when more than 80% of the dot products exceed thre2 and
-    score > 0 (a zero-length pair is never accepted). TPAMI'19 Eq. 11; PAPERS.md §6 step 2; chapter 08.
+    score > 0 (a zero-length pair is never accepted). TPAMI'19 Eq. 11 and the CMU demo (step 2); chapter 08.
     """
     vec = cand_b[None, :, :2] - cand_a[:, None, :2]                   # (nA, nB, 2)
     norm = np.hypot(vec[..., 0], vec[..., 1])
@@ -80,7 +80,8 @@ def score_limbs(cand_a: np.ndarray, cand_b: np.ndarray, paf_x: np.ndarray, paf_y
 
 def match_limbs(scores: np.ndarray) -> np.ndarray:
     """Greedy matching of one limb type: accepted pairs by score, best first, each candidate used once, at most
-    min(nA, nB) of them. Returns (m, 3) rows i, j, score. PAPERS.md §6 step 3; chapter 08."""
+    min(nA, nB) of them. Returns (m, 3) rows i, j, score. Cao et al., TPAMI'19 §3 and the CMU demo (step
+    3); chapter 08."""
     i_all, j_all = np.nonzero(np.isfinite(scores))
     order = np.argsort(-scores[i_all, j_all], kind="stable")
     used_a, used_b, rows = set(), set(), []
@@ -102,7 +103,7 @@ def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: S
     the person holding either end: it adds its B end there; if both ends lie in two people who share no part,
     they are merged; if neither, a new person starts (first 17 limb types only). A person's total is its parts'
     scores plus its limbs' scores; people with < min_parts parts or total / parts < min_mean_score are dropped.
-    PAPERS.md §6 step 4; chapter 08 (OpenPose).
+    Cao et al., TPAMI'19 §3 and the CMU demo (step 4); chapter 08 (OpenPose).
     """
     k = skeleton.num_keypoints
     people: list[np.ndarray] = []   # each: K candidate ids (-1 where the part is missing)
@@ -140,7 +141,7 @@ def parse(heatmaps, pafs, skeleton: Skeleton = OPENPOSE, image_height: float | N
     """Confidence maps (K or K + 1, H, W) and PAFs (2L, H, W) at input resolution -> (poses (P, K, 3) x, y, part
     score, zeros where a part is missing; scores (P,) the total per part). A background channel is ignored.
 
-    ``image_height`` (for the distance prior) defaults to H. TPAMI'19 §3; PAPERS.md §6; chapter 08.
+    ``image_height`` (for the distance prior) defaults to H. TPAMI'19 §3 and the CMU demo; chapter 08.
     """
     heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
     k, limbs = skeleton.num_keypoints, skeleton.limbs
@@ -174,7 +175,7 @@ def parse_outputs(heatmaps, pafs, stride: int = 8, matrix=None, image_size=None,
     ``flipped`` (``meta['flipped']``): the input was mirrored, so the parsed left parts are the image's right ones.
 
     Without ``matrix`` the image sits at the input's top-left (the demo pads right and bottom) and ``image_size``
-    (H, W) crops the padding off. PAPERS.md §6 (test time); chapter 08 (OpenPose).
+    (H, W) crops the padding off. The CMU demo's test time (Cao et al., TPAMI'19); chapter 08 (OpenPose).
     """
     heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
     grid = OutputGrid((heat.shape[1] * stride, heat.shape[2] * stride), stride)

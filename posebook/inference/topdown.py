@@ -1,10 +1,11 @@
 """Top-down inference for any heatmap model: crop each box, ``model.predict``, flip test, decode, back to the image.
 
-Follows the HRNet code's test path (PAPERS.md §1.6, §1.7): flip test averages the heatmaps of the input and of its
-mirror image (flipped back with the pairs and, where the codec's convention says so, ``codec.flip_shift``, shifted
-one column right as HRNet does; CPN and MSPN do not shift), the codec decodes them, and the inverse of the crop's
-affine transform (HRNet's ``transform_preds``) maps them to the image. :func:`evaluate` then builds COCO
-results (rescoring and OKS-NMS for detector boxes) and scores them with pycocotools. Explained in chapter 02.
+Follows the HRNet code's test path (Sun et al., CVPR 2019: ``validate``, ``get_final_preds``): flip test averages the
+heatmaps of the input and of its mirror image (flipped back with the pairs and, where the codec's convention says so,
+``codec.flip_shift``, shifted one column right as HRNet does; CPN and MSPN do not shift), the codec decodes them, and
+the inverse of the crop's affine transform (HRNet's ``transform_preds``) maps them to the image. :func:`evaluate` then
+builds COCO results (rescoring and OKS-NMS for detector boxes) and scores them with pycocotools. Explained in
+chapter 02.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ PCK_THRESHOLD = 0.2  # PCK for COCO-style data: within 0.2 x the longer side of 
 def predict_heatmaps(model, images: torch.Tensor, flip_pairs=None, shift: bool = True) -> torch.Tensor:
     """``model.predict`` of (B, 3, H, W) crops -> (B, K, h, w); with ``flip_pairs``, the flip test.
 
-    The mirrored input's heatmaps are flipped back (pairs swapped, one-column shift if ``shift``: HRNet's
-    convention; pass the codec's ``flip_shift``) and averaged with the plain ones. PAPERS.md §1.7; chapter 02.
+    The mirrored input's heatmaps are flipped back (pairs swapped, one-column shift if ``shift``: HRNet's convention;
+    pass the codec's ``flip_shift``) and averaged with the plain ones. HRNet code (Sun et al., CVPR 2019),
+    ``validate``; chapter 02.
     """
     heatmaps = model.predict(images)
     if flip_pairs is None:
@@ -39,7 +41,7 @@ def to_image(points, centers, scales, input_size, rotations=None) -> np.ndarray:
     """Points (B, K, 2) in crop (input) pixels -> image pixels, by the inverse of each crop's affine transform.
 
     HRNet's ``transform_preds`` inverts the heatmap-sized transform; the codec already scaled heatmap px to input
-    px, and both transforms are the same similarity up to that scale. PAPERS.md §1.7; chapter 02.
+    px, and both transforms are the same similarity up to that scale. HRNet code (Sun et al., CVPR 2019); chapter 02.
     """
     points = np.asarray(points, dtype=np.float64)
     centers, scales = np.asarray(centers, dtype=np.float64), np.asarray(scales, dtype=np.float64)
@@ -158,7 +160,8 @@ def coco_results(predictions: dict, nms: bool, in_vis_thre: float = 0.2, oks_thr
                  sigmas=None) -> list[dict]:
     """COCO results from :func:`predict_dataset`'s output: HRNet's rescoring, then OKS-NMS per image if ``nms``.
 
-    score = box score x mean keypoint score above ``in_vis_thre``; NMS at OKS ``oks_thre`` (PAPERS.md §1.6).
+    score = box score x mean keypoint score above ``in_vis_thre``; NMS at OKS ``oks_thre`` (HRNet code, Sun et al.,
+    CVPR 2019). Chapter 02.
     """
     scores = metrics.rescore(predictions["box_score"], predictions["keypoints"][..., 2], in_vis_thre)
     results = []

@@ -1,7 +1,7 @@
 """SimpleBaseline (Xiao, Wu, Wei, ECCV 2018): a ResNet, then three stride-2 deconvolutions, then a 1x1 conv.
 
 High-to-low (the ResNet, stride 32) then low-to-high (the deconvs, back to stride 4) with no skip connections: the
-baseline HRNet is compared against. Attribute names equal the official ``pose_resnet`` state_dict (PAPERS.md §5):
+baseline HRNet is compared against. Attribute names equal the official ``pose_resnet`` state_dict (Xiao et al., ECCV 2018, code):
 the ResNet's layers at the top level, ``deconv_layers`` (Sequential 0..8) and ``final_layer``. Chapter 07 (HRNet).
 """
 from __future__ import annotations
