@@ -1,9 +1,9 @@
 """Heatmap losses: HRNet's JointsMSELoss, online hard keypoint mining (OHKM) and multi-output supervision.
 
 ``JointsMSELoss`` is HRNet's loss exactly (official ``lib/core/loss.py``): 0.5 x the per-joint MSE of weighted heatmaps, averaged
-over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN, Chen et al., CVPR 2018, §3.3).
+over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN, Chen et al., CVPR 2018, §3.2.2, Table 6).
 ``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.3).
-Explained in chapter 03 (Stacked Hourglass); OHKM in the CPN chapter.
+Explained in chapter 03 (Stacked Hourglass); OHKM in chapter 05 (CPN).
 """
 from __future__ import annotations
 
@@ -32,14 +32,19 @@ def joint_losses(output: torch.Tensor, target: torch.Tensor, target_weight: torc
 
 
 def ohkm_loss(per_joint: torch.Tensor, topk: int = 8) -> torch.Tensor:
-    """Online hard keypoint mining: average each sample's ``topk`` largest joint losses, then the batch (CPN §3.3; chapter 03)."""
+    """Online hard keypoint mining: average each sample's ``topk`` largest joint losses, then the batch (CPN
+    §3.2.2; chapter 05).
+
+    Joints with weight 0 keep their loss of 0 in the ranking and the division by ``topk``, as in the official code.
+    """
     if not 1 <= topk <= per_joint.shape[1]:
         raise ValueError(f"ohkm_loss: topk={topk} must be between 1 and the number of joints {per_joint.shape[1]}")
     return per_joint.topk(topk, dim=1).values.mean()
 
 
 class JointsMSELoss(nn.Module):
-    """HRNet's heatmap loss: for each joint 0.5 x MSE(output * w, target * w), averaged over joints (HRNet code, PAPERS §1.5; chapter 03)."""
+    """HRNet's heatmap loss: for each joint 0.5 x MSE(output * w, target * w), averaged over joints (HRNet code,
+    Sun et al. CVPR 2019; chapter 03)."""
 
     def __init__(self, use_target_weight: bool = True):
         super().__init__()
@@ -53,7 +58,12 @@ class JointsMSELoss(nn.Module):
 
 
 class JointsOHKMMSELoss(nn.Module):
-    """JointsMSELoss with online hard keypoint mining: per sample, only the ``topk`` hardest joints (CPN §3.3; chapter 03)."""
+    """JointsMSELoss with online hard keypoint mining: per sample, only the ``topk`` hardest joints (CPN §3.2.2;
+    chapter 05).
+
+    HRNet's port of CPN's loss: the same per-joint MSE, top-k per sample, / k, mean over the batch, times 0.5 (CPN's
+    official code has no 0.5, so its OHKM term is twice this one; with 0/1 weights nothing else differs).
+    """
 
     def __init__(self, topk: int = 8, use_target_weight: bool = True):
         super().__init__()

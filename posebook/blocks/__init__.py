@@ -5,10 +5,11 @@ Every backbone (:class:`ResNet` here, :class:`posebook.models.hrnet.HRNet`) offe
 ``feature_channels`` ``{stride: channels}``; heads (SimpleBaseline's deconvolutions, CPN's GlobalNet, MSPN's
 upsampling units) attach to them by stride. Chapter 07.
 """
+from posebook.blocks.cpn import GlobalNet, NonLocalBlock, RefineNet
 from posebook.blocks.hourglass import Hourglass, IntermediateSupervision
 from posebook.blocks.hrnet import ExchangeUnit, HighResolutionModule, Transition
 from posebook.blocks.residual import Residual
 from posebook.blocks.resnet import BasicBlock, Bottleneck, ResNet
 
-__all__ = ["BasicBlock", "Bottleneck", "ExchangeUnit", "HighResolutionModule", "Hourglass", "IntermediateSupervision",
-           "Residual", "ResNet", "Transition"]
+__all__ = ["BasicBlock", "Bottleneck", "ExchangeUnit", "GlobalNet", "HighResolutionModule", "Hourglass",
+           "IntermediateSupervision", "NonLocalBlock", "RefineNet", "Residual", "ResNet", "Transition"]

@@ -1,0 +1,88 @@
+"""CPN (Chen, Wang, Peng, Zhang, Yu, Sun, "Cascaded Pyramid Network for Multi-Person Pose Estimation", CVPR 2018).
+
+A ResNet gives C2..C5; GlobalNet (§3.2.1) builds a feature pyramid on them and predicts heatmaps at every level;
+RefineNet (§3.2.2) refines the pyramid and predicts the final heatmaps, trained with online hard keypoint mining
+(§3.2.2). ``forward(x)`` returns a list of five heatmaps (B, K, H/4, W/4): GlobalNet's four, coarse to fine
+(C5, C4, C3, C2), then RefineNet's; ``MultiOutputLoss`` takes that list as it is, with one target per output from
+``TopDownDataset(codec=cpn_codecs(...))``. ``predict(x)`` returns RefineNet's. Chapter 05 (CPN).
+
+Cost of CPN-R50 at 256x192 (``posebook.bench``, conv multiply-adds / 2^30): 27,009,770 parameters (ResNet-50
+23,508,032, GlobalNet 1,603,464, RefineNet 1,898,274) and 6.73 GFLOPs (ResNet 3.73, GlobalNet 1.00, RefineNet 2.01;
+15.15 at 384x288), beside 27.0M (HRNet's Table 1; CPN gives no count) and CPN Table 3's 6.20 (Table 8: 13.9 at
+384x288). The parameters agree: the wiring is the official code's. The GFLOPs are 8.6% higher: the paper does not
+say how it counts, and its own ResNet-50 row (3.54) is already below our backbone's 3.73; the rest is GlobalNet's
+per-level predictors (1x1 and 3x3 convs on every level at full output size), which our count includes whole.
+
+Targets: the GlobalNet levels get blur kernels 15, 11, 9, 7 from the coarsest (C5) to the finest (C2), RefineNet 7.
+The official TensorFlow code zips its outputs, ordered C2..C5, with kernels 15/11/9/7, so there the finest level gets
+15; a comment there calls this order reversed from what was meant, kept only to reproduce the released model. The
+PyTorch port and the authors' later MSPN (coarse-to-fine supervision, Li et al. 2019) give the coarsest level the
+widest kernel, as here: a stride-32 level cannot place a joint finer than its stride, so it gets the widest target
+and the finest level the tightest. ``cpn_codecs(global_kernels=(7, 9, 11, 15))`` reproduces the released order.
+
+Loss, as the official code: L2 on the GlobalNet outputs (averaged over the four, halved) plus OHKM (top-8) on
+RefineNet's. ``MultiOutputLoss(JointsMSELoss(), reduction="mean")`` on ``outputs[:4]`` is that L2 term; the official
+OHKM term carries no 0.5, so it is ``2 * JointsOHKMMSELoss(topk=8)`` on ``outputs[4]``. The official GlobalNet
+target zeroes joints not labelled visible (v < 2) but still penalises them; RefineNet's masks unlabelled ones.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from posebook.blocks.cpn import GlobalNet, NonLocalBlock, RefineNet
+from posebook.blocks.resnet import ResNet
+from posebook.codecs.blur import BlurHeatmap
+
+DEPTHS = (50, 101, 152)  # the bottleneck ResNets: C2..C5 = 256/512/1024/2048 channels
+GLOBAL_KERNELS = (15, 11, 9, 7)  # GlobalNet targets, coarse (C5) to fine (C2)
+REFINE_KERNEL = 7
+
+
+class CPN(nn.Module):
+    """ResNet-``depth`` + GlobalNet + RefineNet; ``non_local=True`` puts a :class:`NonLocalBlock` on C5.
+
+    ``forward`` gives [GlobalNet C5, C4, C3, C2 heatmaps, RefineNet heatmaps], each (B, K, H/4, W/4); ``predict``
+    the last. Chen et al., CVPR 2018, §3.2 and Fig. 1; chapter 05.
+    """
+
+    def __init__(self, depth: int = 50, num_joints: int = 17, non_local: bool = False):
+        super().__init__()
+        if depth not in DEPTHS:
+            raise ValueError(f"CPN depth={depth!r} is not one of {list(DEPTHS)} (CPN uses bottleneck ResNets)")
+        if not isinstance(num_joints, int) or num_joints < 1:
+            raise ValueError(f"CPN num_joints={num_joints!r}: expected a positive int")
+        if not isinstance(non_local, bool):
+            raise ValueError(f"CPN non_local={non_local!r}: expected True or False")
+        self.depth, self.num_joints = depth, num_joints
+        self.backbone = ResNet(depth)
+        channels = self.backbone.feature_channels  # {4: 256, 8: 512, 16: 1024, 32: 2048}
+        self.non_local = NonLocalBlock(channels[32]) if non_local else None
+        self.global_net = GlobalNet(tuple(channels[s] for s in sorted(channels)), 256, num_joints)
+        self.refine_net = RefineNet(256, num_joints, bottlenecks=(3, 2, 1, 0))
+
+    def features(self, x: Tensor) -> dict[int, Tensor]:
+        """C2..C5 by stride, the non-local block (if any) applied to C5. Chapter 05."""
+        features = self.backbone.features(x)
+        if self.non_local is not None:
+            features[32] = self.non_local(features[32])
+        return features
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        pyramid, global_heatmaps = self.global_net(self.features(x))  # both coarse to fine
+        return [*global_heatmaps, self.refine_net(pyramid)]
+
+    def predict(self, x: Tensor) -> Tensor:
+        """RefineNet's heatmaps (B, K, H/4, W/4)."""
+        return self.refine_net(self.global_net.pyramid(self.features(x)))
+
+
+def cpn_codecs(input_size=(256, 192), heatmap_size=(64, 48), global_kernels=GLOBAL_KERNELS,
+               refine_kernel: int = REFINE_KERNEL, decode_kernel: int = 21) -> list[BlurHeatmap]:
+    """One :class:`BlurHeatmap` per CPN output, in ``forward``'s order: GlobalNet C5..C2 (kernels 15, 11, 9, 7),
+    then RefineNet (7, the one that decodes). Chen et al., CVPR 2018, §3.2; chapter 05."""
+    global_kernels = tuple(global_kernels)
+    if len(global_kernels) != len(GLOBAL_KERNELS):
+        raise ValueError(f"cpn_codecs global_kernels={global_kernels!r}: expected {len(GLOBAL_KERNELS)} kernels, "
+                         f"one per GlobalNet level, coarse (C5) to fine (C2)")
+    return ([BlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel) for k in global_kernels]
+            + [BlurHeatmap(input_size, heatmap_size, kernel=refine_kernel, decode_kernel=decode_kernel)])
