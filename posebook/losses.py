@@ -77,17 +77,36 @@ class JointsOHKMMSELoss(nn.Module):
 class MultiOutputLoss(nn.Module):
     """Intermediate supervision: ``base`` applied to each output of a list against its own target, weighted, summed.
 
-    ``target`` and ``target_weight`` are one tensor shared by every output (the Stacked Hourglass) or a list with one
-    per output (coarse-to-fine targets). ``weights`` default to 1 each; ``reduction="mean"`` divides by the number
-    of outputs. A weight of 0 drops an output's supervision (chapter 03's ablation). Newell et al. §3.3.
+    ``base`` is one loss for every output, or a list with one per output (CPN in chapter 05: L2 on GlobalNet's four
+    outputs, OHKM on RefineNet's). ``target`` and ``target_weight`` are one tensor shared by every output (the Stacked
+    Hourglass) or a list with one per output (coarse-to-fine targets). ``weights`` default to 1 each;
+    ``reduction="mean"`` divides by the number of outputs. A weight of 0 drops an output's supervision (chapter 03's
+    ablation). Newell et al. §3.3.
     """
 
-    def __init__(self, base: nn.Module, weights: Sequence[float] | None = None, reduction: str = "sum"):
+    def __init__(self, base: nn.Module | Sequence[nn.Module], weights: Sequence[float] | None = None,
+                 reduction: str = "sum"):
         super().__init__()
         if reduction not in ("sum", "mean"):
             raise ValueError(f"MultiOutputLoss: reduction={reduction!r}; expected 'sum' or 'mean'")
+        if isinstance(base, (list, tuple)):
+            if not base or not all(callable(b) for b in base):
+                raise ValueError(f"MultiOutputLoss: base={base!r}; expected a loss or a non-empty list of losses, "
+                                 f"one per output")
+            base = nn.ModuleList(base) if all(isinstance(b, nn.Module) for b in base) else list(base)
+        elif not callable(base):
+            raise ValueError(f"MultiOutputLoss: base={base!r}; expected a loss (e.g. JointsMSELoss()) or a list of "
+                             f"losses, one per output")
         self.base, self.reduction = base, reduction
         self.weights = None if weights is None else [float(w) for w in weights]
+        if self.per_output_base and self.weights is not None and len(self.weights) != len(base):
+            raise ValueError(f"MultiOutputLoss: {len(base)} base losses but {len(self.weights)} weights; expected "
+                             f"one weight per output")
+
+    @property
+    def per_output_base(self) -> bool:
+        """True when ``base`` holds one loss per output."""
+        return isinstance(self.base, (nn.ModuleList, list))
 
     @staticmethod
     def _per_output(value, n: int, what: str) -> list:
@@ -101,10 +120,15 @@ class MultiOutputLoss(nn.Module):
         if not isinstance(outputs, (list, tuple)):
             raise TypeError(f"MultiOutputLoss expects a list of outputs, got {type(outputs).__name__}")
         n = len(outputs)
+        if self.per_output_base and len(self.base) != n:
+            raise ValueError(f"MultiOutputLoss: {n} outputs but {len(self.base)} base losses; expected one base "
+                             f"loss per output")
         weights = self.weights if self.weights is not None else [1.0] * n
         if len(weights) != n:
             raise ValueError(f"MultiOutputLoss: {len(weights)} weights for {n} outputs")
+        bases = list(self.base) if self.per_output_base else [self.base] * n
         targets = self._per_output(target, n, "target")
         target_weights = self._per_output(target_weight, n, "target_weight")
-        total = sum(w * self.base(out, t, tw) for w, out, t, tw in zip(weights, outputs, targets, target_weights))
+        total = sum(w * base(out, t, tw)
+                    for w, base, out, t, tw in zip(weights, bases, outputs, targets, target_weights))
         return total / n if self.reduction == "mean" else total

@@ -80,3 +80,59 @@ def test_loss_shape_errors_say_what_was_expected():
     with pytest.raises(ValueError, match="3 weights for 2 outputs"):
         MultiOutputLoss(JointsMSELoss(), weights=[1, 1, 1])([torch.zeros(1, 2, 1, 2)] * 2, torch.zeros(1, 2, 1, 2),
                                                              torch.ones(1, 2))
+
+
+def test_multi_output_loss_applies_each_base_to_its_own_output():
+    target = two_by_two((0, 1), (2, 0))
+    first = two_by_two((1, 3), (0, 0))  # per joint 1.25, 1.0: MSE 1.125, top-1 1.25
+    second = two_by_two((0, 1), (0, 0))  # per joint 0.0, 1.0: MSE 0.5, top-1 1.0
+    bases = [JointsMSELoss(use_target_weight=False), JointsOHKMMSELoss(topk=1, use_target_weight=False)]
+    assert MultiOutputLoss(bases)([first, second], target).item() == pytest.approx(1.125 + 1.0)
+    assert MultiOutputLoss(bases[::-1])([first, second], target).item() == pytest.approx(1.25 + 0.5)
+    weighted = MultiOutputLoss(tuple(bases), weights=[0.25, 2.0])([first, second], target)
+    assert weighted.item() == pytest.approx(0.25 * 1.125 + 2.0 * 1.0)
+    assert MultiOutputLoss(bases, reduction="mean")([first, second], target).item() == pytest.approx(2.125 / 2)
+
+
+def test_multi_output_loss_single_base_is_unchanged_and_equals_it_repeated():
+    g = torch.Generator().manual_seed(3)
+    outputs = [torch.rand(2, 4, 3, 5, generator=g) for _ in range(3)]
+    target, weight = torch.rand(2, 4, 3, 5, generator=g), torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 1.0]])
+    base = JointsMSELoss()
+    single = MultiOutputLoss(base, weights=[0.5, 1.0, 2.0])
+    assert single.base is base
+    by_hand = sum(w * base(o, target, weight).item() for w, o in zip([0.5, 1.0, 2.0], outputs))
+    assert single(outputs, target, weight).item() == pytest.approx(by_hand, rel=1e-6)
+    repeated = MultiOutputLoss([base] * 3, weights=[0.5, 1.0, 2.0])
+    assert repeated(outputs, target, weight).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_multi_output_loss_base_count_mismatch_names_both_counts():
+    outputs = [torch.zeros(1, 2, 1, 2)] * 5
+    with pytest.raises(ValueError, match="5 outputs but 4 base losses"):
+        MultiOutputLoss([JointsMSELoss()] * 4)(outputs, torch.zeros(1, 2, 1, 2), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="5 outputs but 4 base losses"):
+        MultiOutputLoss([JointsMSELoss()] * 4, weights=[1] * 4)(outputs, torch.zeros(1, 2, 1, 2), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="2 base losses but 3 weights"):
+        MultiOutputLoss([JointsMSELoss()] * 2, weights=[1, 1, 1])
+    with pytest.raises(ValueError, match="non-empty list of losses"):
+        MultiOutputLoss([])
+
+
+def test_multi_output_loss_with_per_output_bases_is_cpns_official_total():
+    """The official CPN code's loss, written from its formula: the four GlobalNet L2 terms averaged and halved (targets
+    zeroed for joints not labelled visible, every joint penalised), plus RefineNet's per-joint MSE masked by labelled
+    joints with each sample's top 8 averaged, then the batch (no 0.5)."""
+    g = torch.Generator().manual_seed(14)
+    b, k = 3, 17
+    outputs = [torch.rand(b, k, 8, 6, generator=g) for _ in range(5)]
+    targets = [torch.rand(b, k, 8, 6, generator=g) for _ in range(5)]
+    v = torch.randint(0, 3, (b, k), generator=g).float()
+    visible, labelled = (v > 1.1).float(), (v > 0.1).float()
+    global_targets = [t * visible[:, :, None, None] for t in targets[:4]]
+    official_global = sum((o - t).pow(2).mean() for o, t in zip(outputs[:4], global_targets)) / 4 / 2
+    refine = (outputs[4] - targets[4]).pow(2).mean(dim=(2, 3)) * labelled
+    official_refine = torch.stack([row.topk(8).values.sum() / 8 for row in refine]).mean()
+    loss = MultiOutputLoss([JointsMSELoss()] * 4 + [JointsOHKMMSELoss(topk=8)], weights=[0.25] * 4 + [2.0])
+    ours = loss(outputs, global_targets + targets[4:], [torch.ones(b, k)] * 4 + [labelled])
+    assert ours.item() == pytest.approx((official_global + official_refine).item(), rel=1e-6)

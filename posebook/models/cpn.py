@@ -20,10 +20,11 @@ PyTorch port and the authors' later MSPN (coarse-to-fine supervision, Li et al. 
 widest kernel, as here: a stride-32 level cannot place a joint finer than its stride, so it gets the widest target
 and the finest level the tightest. ``cpn_codecs(global_kernels=(7, 9, 11, 15))`` reproduces the released order.
 
-Loss, as the official code: L2 on the GlobalNet outputs (averaged over the four, halved) plus OHKM (top-8) on
-RefineNet's. ``MultiOutputLoss(JointsMSELoss(), reduction="mean")`` on ``outputs[:4]`` is that L2 term; the official
-OHKM term carries no 0.5, so it is ``2 * JointsOHKMMSELoss(topk=8)`` on ``outputs[4]``. The official GlobalNet
-target zeroes joints not labelled visible (v < 2) but still penalises them; RefineNet's masks unlabelled ones.
+Loss, as the official code: L2 on the GlobalNet outputs (the sum of the four, divided by 4, halved) plus OHKM
+(top-8) on RefineNet's, the official OHKM term carrying no 0.5, as one object:
+``MultiOutputLoss([JointsMSELoss()] * 4 + [JointsOHKMMSELoss(topk=8)], weights=[0.25] * 4 + [2.0])`` on the five
+outputs (equal to the official total: ``tests/test_losses.py``). The official GlobalNet target zeroes joints not
+labelled visible (v < 2) but still penalises them; RefineNet's masks unlabelled ones.
 """
 from __future__ import annotations
 
