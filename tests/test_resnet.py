@@ -60,3 +60,19 @@ def test_unknown_depth_is_refused_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"depth=42.*\[18, 34, 50, 101, 152\]"):
         ResNet(42)
     assert sorted(RESNET_SPECS) == [18, 34, 50, 101, 152]
+
+
+def test_width_scales_every_stage_and_64_is_the_papers():
+    import torch
+
+    from posebook.blocks.resnet import ResNet
+
+    assert ResNet(50, width=64).feature_channels == ResNet(50).feature_channels == {4: 256, 8: 512, 16: 1024, 32: 2048}
+    narrow = ResNet(50, width=8)
+    assert narrow.feature_channels == {4: 32, 8: 64, 16: 128, 32: 256} and narrow.conv1.out_channels == 8
+    features = narrow.features(torch.randn(1, 3, 64, 32))
+    assert {s: tuple(f.shape[1:]) for s, f in features.items()} == {4: (32, 16, 8), 8: (64, 8, 4), 16: (128, 4, 2),
+                                                                    32: (256, 2, 1)}
+    for bad in (0, -8, 8.0, True):
+        with pytest.raises(ValueError, match="ResNet width"):
+            ResNet(18, width=bad)

@@ -109,23 +109,27 @@ FEATURE_STRIDES = (4, 8, 16, 32)  # C2..C5, the outputs of layer1..layer4
 
 class ResNet(nn.Module):
     """The ResNet trunk without its classifier: ``forward`` gives C5 (stride 32); ``features`` gives C2..C5 by stride.
+    ``width`` scales every stage's channels (64 = the paper's; the cpu studies use narrow ones).
 
     Attribute names equal torchvision's (conv1, bn1, layer1..layer4), so a torchvision ImageNet state_dict loads once
     its ``fc.*`` keys are dropped (:func:`posebook.weights.load_imagenet_resnet`). He et al. 2016 §3.4; chapter 07.
     """
 
-    def __init__(self, depth: int = 50):
+    def __init__(self, depth: int = 50, width: int = 64):
         super().__init__()
         if depth not in RESNET_SPECS:
             raise ValueError(f"ResNet depth={depth!r} is not one of {sorted(RESNET_SPECS)}")
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"ResNet width={width!r}: expected a positive int (64 is He et al.'s; smaller widths "
+                             f"make the narrow networks of the cpu studies)")
         block, counts = RESNET_SPECS[depth]
-        self.depth = depth
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
+        self.depth, self.width = depth, width
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        widths = (64, 128, 256, 512)
-        in_channels = 64
+        widths = (width, 2 * width, 4 * width, 8 * width)  # conv2_x..conv5_x: 64, 128, 256, 512 in the paper
+        in_channels = width
         for i, (planes, count) in enumerate(zip(widths, counts)):
             setattr(self, f"layer{i + 1}", make_layer(block, in_channels, planes, count, stride=1 if i == 0 else 2))
             in_channels = planes * block.expansion

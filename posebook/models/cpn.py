@@ -41,25 +41,30 @@ REFINE_KERNEL = 7
 
 class CPN(nn.Module):
     """ResNet-``depth`` + GlobalNet + RefineNet; ``non_local=True`` puts a :class:`NonLocalBlock` on C5.
+    ``width`` (the ResNet's, 64) and ``pyramid_channels`` (GlobalNet's and RefineNet's, 256) are the paper's by
+    default; the cpu studies narrow both.
 
     ``forward`` gives [GlobalNet C5, C4, C3, C2 heatmaps, RefineNet heatmaps], each (B, K, H/4, W/4); ``predict``
-    the last. Chen et al., CVPR 2018, §3.2 and Fig. 1; chapter 05.
+    the last. ``refine=False`` drops RefineNet (the paper's "GlobalNet only"): four outputs, ``predict`` the C2 one. Chen et al., CVPR 2018, §3.2 and Fig. 1; chapter 05.
     """
 
-    def __init__(self, depth: int = 50, num_joints: int = 17, non_local: bool = False):
+    def __init__(self, depth: int = 50, num_joints: int = 17, non_local: bool = False, width: int = 64,
+                 pyramid_channels: int = 256, refine: bool = True):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"CPN depth={depth!r} is not one of {list(DEPTHS)} (CPN uses bottleneck ResNets)")
         if not isinstance(num_joints, int) or num_joints < 1:
             raise ValueError(f"CPN num_joints={num_joints!r}: expected a positive int")
-        if not isinstance(non_local, bool):
-            raise ValueError(f"CPN non_local={non_local!r}: expected True or False")
+        for name, value in (("non_local", non_local), ("refine", refine)):
+            if not isinstance(value, bool):
+                raise ValueError(f"CPN {name}={value!r}: expected True or False")
         self.depth, self.num_joints = depth, num_joints
-        self.backbone = ResNet(depth)
+        self.backbone = ResNet(depth, width)
         channels = self.backbone.feature_channels  # {4: 256, 8: 512, 16: 1024, 32: 2048}
         self.non_local = NonLocalBlock(channels[32]) if non_local else None
-        self.global_net = GlobalNet(tuple(channels[s] for s in sorted(channels)), 256, num_joints)
-        self.refine_net = RefineNet(256, num_joints, bottlenecks=(3, 2, 1, 0))
+        self.global_net = GlobalNet(tuple(channels[s] for s in sorted(channels)), pyramid_channels, num_joints)
+        # refine=False: "GlobalNet only" of the paper's Table 3, predicting from its finest level
+        self.refine_net = RefineNet(pyramid_channels, num_joints, bottlenecks=(3, 2, 1, 0)) if refine else None
 
     def features(self, x: Tensor) -> dict[int, Tensor]:
         """C2..C5 by stride, the non-local block (if any) applied to C5. Chapter 05."""
@@ -70,11 +75,16 @@ class CPN(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         pyramid, global_heatmaps = self.global_net(self.features(x))  # both coarse to fine
+        if self.refine_net is None:
+            return global_heatmaps
         return [*global_heatmaps, self.refine_net(pyramid)]
 
     def predict(self, x: Tensor) -> Tensor:
-        """RefineNet's heatmaps (B, K, H/4, W/4)."""
-        return self.refine_net(self.global_net.pyramid(self.features(x)))
+        """RefineNet's heatmaps (B, K, H/4, W/4); without RefineNet, GlobalNet's finest level's."""
+        pyramid = self.global_net.pyramid(self.features(x))
+        if self.refine_net is None:
+            return self.global_net.predictor[-1](pyramid[-1])  # the finest level: already at the output size
+        return self.refine_net(pyramid)
 
 
 def cpn_codecs(input_size=(256, 192), heatmap_size=(64, 48), global_kernels=GLOBAL_KERNELS,
