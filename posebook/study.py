@@ -527,7 +527,8 @@ def plot_claim(claim: dict, ax=None):
 # ---- rendering once ----------------------------------------------------------------------------------------------
 
 class RenderedItems:
-    """A top-down training set rendered once: crops as uint8, targets as float16, weights; items as the dataset's.
+    """A top-down training set rendered once: crops as uint8, targets as float16, weights; items as the dataset's
+    (one target per output, as lists, when the dataset has a list of codecs).
 
     Reused across variants and seeds, so rendering is paid once per study (it adds ~28% to a cpu training step).
     Chapter 03.
@@ -549,6 +550,9 @@ class RenderedItems:
 
     def __getitem__(self, index: int) -> dict:
         image = (self.images[index].float() / 255.0 - self._mean) / self._std
+        if self.targets.dim() == 5:  # one target per model output (CPN, MSPN): lists, as the dataset gives them
+            return {"image": image, "target": list(self.targets[index].float()),
+                    "target_weight": list(self.weights[index])}
         return {"image": image, "target": self.targets[index].float(), "target_weight": self.weights[index]}
 
     @classmethod
@@ -562,13 +566,16 @@ class RenderedItems:
         images, targets, weights = [], [], []
         for i in tqdm(range(len(dataset)), desc="render", disable=not progress, leave=False):
             item = dataset[i]
-            if not hasattr(item["target"], "dim"):
-                raise TypeError(f"RenderedItems: item {i} has a {type(item['target']).__name__} target; "
-                                "expected one heatmap tensor (K, h, w)")
+            target, weight = item["target"], item["target_weight"]
+            if isinstance(target, (list, tuple)):  # one target per output: stacked (T, K, h, w) and (T, K)
+                target, weight = torch.stack(list(target)), torch.stack([w.reshape(-1) for w in weight])
+            if not hasattr(target, "dim"):
+                raise TypeError(f"RenderedItems: item {i} has a {type(target).__name__} target; expected a "
+                                "heatmap tensor (K, h, w) or a list of them")
             crop = denormalize(item["image"])  # (H, W, 3) float in 0..255
             images.append(torch.from_numpy(crop.round().clip(0, 255).astype("uint8")).permute(2, 0, 1))
-            targets.append(item["target"].half())
-            weights.append(item["target_weight"].float().reshape(-1))
+            targets.append(target.half())
+            weights.append(weight.float().reshape(target.shape[:-2]))
         return cls(torch.stack(images), torch.stack(targets), torch.stack(weights))
 
     @staticmethod

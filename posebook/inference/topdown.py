@@ -176,15 +176,22 @@ def coco_results(predictions: dict, nms: bool, in_vis_thre: float = 0.2, oks_thr
     return results
 
 
-def pck_on_boxes(predictions: dict, coco, thr: float = PCK_THRESHOLD) -> tuple[np.ndarray, float]:
+def pck_on_boxes(predictions: dict, coco, thr: float = PCK_THRESHOLD,
+                 visibility: int | None = None) -> tuple[np.ndarray, float]:
     """PCK of the items cropped from ground-truth boxes: correct within thr x max(w, h) of the person's GT box.
 
-    Items from detector boxes (ann_id < 0) have no ground truth of their own and are left out. Chapter 02.
+    Items from detector boxes (ann_id < 0) have no ground truth of their own and are left out. ``visibility`` 1 or 2
+    counts only the keypoints labelled so (COCO's v=1 occluded, v=2 visible; CPN's hard and easy keypoints);
+    None counts every labelled one. Chapter 02.
     """
+    if visibility not in (None, 1, 2):
+        raise ValueError(f"pck_on_boxes visibility={visibility!r}: expected None (every labelled keypoint), 1 "
+                         f"(occluded) or 2 (visible)")
     own = np.flatnonzero(predictions["ann_id"] >= 0)
     gt = predictions["gt"][own]
     norm = np.array([max(coco.anns[int(a)]["bbox"][2:]) for a in predictions["ann_id"][own]])
-    return metrics.pck(predictions["keypoints"][own, :, :2], gt[..., :2], gt[..., 2] > 0, norm, thr)
+    mask = gt[..., 2] > 0 if visibility is None else gt[..., 2] == visibility
+    return metrics.pck(predictions["keypoints"][own, :, :2], gt[..., :2], mask, norm, thr)
 
 
 def evaluate(model, dataset, flip_test: bool = True, batch_size: int = 32, device=None, progress: bool = True,

@@ -23,11 +23,27 @@ DATA_KEYS = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_
 
 
 def data_settings(config: dict) -> dict:
-    """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options)."""
+    """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options, and the
+    blur-kernel targets under ``codec`` when a study sets them)."""
     missing = [k for k in DATA_KEYS if k not in config]
     if missing:
         raise KeyError(f"data_settings: the study config lacks {missing} (has {sorted(config)})")
-    return {k: config[k] for k in DATA_KEYS}
+    return {k: config[k] for k in DATA_KEYS + ("codec",) if k in config}
+
+
+def codecs(settings: dict):
+    """The targets a study's data carries: None (the dataset's Gaussian of ``sigma``) or, for
+    ``settings["codec"] = {"kernels": [...], "decode_kernel": k}``, one ``BlurHeatmap`` per kernel (CPN's and MSPN's
+    targets, one per model output; the last decodes). Chapter 05."""
+    spec = settings.get("codec")
+    if spec is None:
+        return None
+    from posebook.codecs import BlurHeatmap
+
+    if not isinstance(spec, dict) or not spec.get("kernels") or "decode_kernel" not in spec:
+        raise ValueError(f"study codec={spec!r}: expected {{'kernels': [k, ...], 'decode_kernel': k}}")
+    return [BlurHeatmap(tuple(settings["input_size"]), tuple(settings["heatmap_size"]), kernel=k,
+                        decode_kernel=spec["decode_kernel"]) for k in spec["kernels"]]
 
 
 def synthetic_train_set(settings: dict, items: int):
@@ -37,7 +53,7 @@ def synthetic_train_set(settings: dict, items: int):
     return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
                             heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
                             image_size=settings["image_size"], max_people=settings["max_people"],
-                            **settings["scene"])
+                            codec=codecs(settings), **settings["scene"])
 
 
 def training_items(name: str, config: dict, progress: bool = False) -> RenderedItems:
@@ -67,22 +83,26 @@ def _validation(key: str):
     while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
         val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
                                           heatmap_size=s["heatmap_size"], sigma=s["sigma"],
-                                          image_size=s["image_size"], max_people=s["max_people"], **s["scene"])
+                                          image_size=s["image_size"], max_people=s["max_people"],
+                                          codec=codecs(s), **s["scene"])
         if len(val) >= s["people"]:
             return val
         images = math.ceil(images * 1.25) + 1
 
 
 def scores(model, val, prefix: str = "") -> tuple[dict, np.ndarray]:
-    """COCO AP/AR, PCK@0.2 and PCK@0.1, and error-kind shares (Ronchi & Perona, ICCV 2017) on ``val``, each name
-    prefixed by ``prefix``; also the error kind of every keypoint."""
+    """COCO AP/AR, PCK@0.2 and PCK@0.1 (of every labelled keypoint, and ``.occluded``/``.visible``: v=1 and v=2
+    apart), and error-kind shares (Ronchi & Perona, ICCV 2017) on ``val``, each name prefixed by ``prefix``; also the
+    error kind of every keypoint."""
     from posebook.inference import coco_results, pck_on_boxes, predict_dataset
 
     pred = predict_dataset(model, val, progress=False)
     sigmas = val.skeleton.sigmas
     stats = metrics.coco_eval(val.coco, coco_results(pred, nms=False, sigmas=sigmas), sigmas=sigmas)
-    stats["PCK@0.2"] = pck_on_boxes(pred, val.coco, 0.2)[1]
-    stats["PCK@0.1"] = pck_on_boxes(pred, val.coco, 0.1)[1]
+    for thr in (0.2, 0.1):  # every labelled keypoint, then the occluded (v=1) and the visible (v=2) ones apart
+        stats[f"PCK@{thr}"] = pck_on_boxes(pred, val.coco, thr)[1]
+        for name, v in (("occluded", 1), ("visible", 2)):
+            stats[f"PCK@{thr}.{name}"] = pck_on_boxes(pred, val.coco, thr, visibility=v)[1]
     areas = [val.coco.anns[int(a)]["area"] for a in pred["ann_id"]]
     errors = metrics.keypoint_errors(pred["keypoints"], pred["gt"], areas, COCO.flip_index(),
                                      image_ids=pred["image_id"])

@@ -1,0 +1,271 @@
+"""Chapter 05's study: the CPN paper's claims about hard keypoints (Chen et al., CVPR 2018, §4.2), each measured
+apart on occluded (v=1) and visible (v=2) keypoints.
+
+- ``refinenet``: GlobalNet + RefineNet beats GlobalNet alone, and more on the occluded keypoints (Table 3: GlobalNet
+  only 66.6, CPN* 68.6 AP; the paper gives no per-keypoint numbers).
+- ``ohkm``: online hard keypoint mining on RefineNet's loss (the top M of the 17 per-joint losses of each person)
+  beats no mining (M = 17); Table 6 tries M = 6..17 and finds 8 best.
+- ``non_local``: a non-local block (Wang et al., CVPR 2018) on C5 gives every position the whole crop as context:
+  does it help the occluded keypoints? Not in the CPN paper: the chapter's own question.
+- ``vs_simple_baseline``: SimpleBaseline (Xiao et al., ECCV 2018) at similar FLOPs is as accurate as CPN
+  (SimpleBaseline's Table: ResNet-50, 256x192, 70.4 AP against CPN's 68.6 without, 69.4 with OHKM).
+
+Each ``*_visible`` claim reads the same runs on the visible keypoints. Every run trains on the same crops of the
+synthetic scenes (front, side and back views, occluders, up to four overlapping people), rendered once with CPN's
+five blur-kernel targets (GlobalNet C5..C2: 15, 11, 9, 7; RefineNet 7); a model with fewer outputs takes the
+targets of the outputs it has (GlobalNet alone: the first four; SimpleBaseline: RefineNet's). Run with
+``python -m posebook.study 05``. Chapter 05.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+import posebook
+from posebook import models
+from posebook.bench import count_params, gflops
+from posebook.keypoints import COCO
+from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
+from posebook.study import Claim, RenderedItems, Variant
+from posebook.studies import topdown
+from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapters read them here)
+
+CHAPTER = "05_cpn"
+GLOBAL_OUTPUTS = 4  # GlobalNet's levels C5, C4, C3, C2; RefineNet's output is the fifth
+
+# Per profile: model, data and budget. The cpu budget fits the whole study (18 trainings) in well under 90 minutes
+# of a 2-core machine (`python -m posebook.study 05 --profile cpu --dry-run`). The cpu CPN is ResNet-50 at an eighth
+# of its width (C2..C5 = 32..256 channels) with a 32-channel pyramid, every block of the paper kept; SimpleBaseline
+# is the same ResNet with 32-channel deconvolutions, which costs about CPN's FLOPs. At a 32x24 heatmap the
+# test-time blur is the official 21 (for 64x48 maps) halved to 11.
+SIZES = {
+    "smoke": dict(model=dict(depth=50, width=4, pyramid_channels=8), baseline=dict(depth=50, width=4,
+                  deconv_channels=8), input_size=(64, 64), heatmap_size=(16, 16), decode_kernel=5,
+                  image_size=(128, 128), batch_size=8, steps=4, warmup=0, lr=2e-3, train_items=32, val_people=4,
+                  val_every=2),
+    "cpu": dict(model=dict(depth=50, width=8, pyramid_channels=32), baseline=dict(depth=50, width=8,
+                deconv_channels=32), input_size=(128, 96), heatmap_size=(32, 24), decode_kernel=11,
+                image_size=(256, 256), batch_size=32, steps=600, warmup=30, lr=2e-3, train_items=19200,
+                val_people=200, val_every=300),
+    "gpu": dict(model=dict(depth=50, width=64, pyramid_channels=256), baseline=dict(depth=50, width=64,
+                deconv_channels=256), input_size=(256, 192), heatmap_size=(64, 48), decode_kernel=21,
+                image_size=(256, 256), batch_size=32, steps=4000, warmup=200, lr=1e-3, train_items=16000,
+                val_people=500, val_every=500),
+}
+KERNELS = (15, 11, 9, 7, 7)  # GlobalNet C5, C4, C3, C2, then RefineNet (posebook.models.cpn.cpn_codecs)
+SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
+MAX_PEOPLE = 4
+SIGMA = 2.0  # unused by blur targets; part of the data settings the topdown studies share
+
+PAPER_REFINE = ("Table 3 (§4.2.2, COCO minival, ResNet-50, 256x192): GlobalNet only 66.6 AP (3.90 GFLOPs), + RefineNet "
+                "(CPN*, L2) 68.6, + OHKM (CPN) 69.4 (6.20 GFLOPs); no occluded/visible split is given")
+PAPER_OHKM = ("Table 6 (§4.2.3, COCO minival, 256x192): top-M of 17 keypoints M = 6 / 8 / 10 / 12 / 14 / 17: 68.8 / "
+              "69.4 / 69.0 / 69.0 / 69.0 / 68.6 AP (M = 17 is no mining; M = 4 not tried)")
+PAPER_NON_LOCAL = ("not in the CPN paper; Wang et al. (CVPR 2018) add non-local blocks for context in video and "
+                   "detection: here a question for the occluded keypoints")
+PAPER_BASELINE = ("HRNet's Table 1 (COCO val2017, 256x192), from the SimpleBaseline and CPN papers: SimpleBaseline "
+                  "ResNet-50 70.4 AP at 8.9 GFLOPs; CPN ResNet-50 68.6 (69.4 with OHKM) at 6.2 GFLOPs")
+
+
+# ---- declarations ------------------------------------------------------------------------------------------------
+
+def _config(profile: str, **model) -> dict:
+    sizes = dict(SIZES[profile])
+    baseline, cpn = sizes.pop("baseline"), sizes.pop("model")
+    arch = model.pop("arch", "cpn")
+    topk = model.pop("refine_topk", 8)
+    net = dict(arch=arch, **(baseline if arch == "simple_baseline" else dict(cpn, refine=True, non_local=False)))
+    net.update(model)
+    return dict(sizes, profile=profile, model=net, loss=dict(refine_topk=topk), sigma=SIGMA, scene=SCENE,
+                max_people=MAX_PEOPLE, codec=dict(kernels=list(KERNELS), decode_kernel=sizes["decode_kernel"]))
+
+
+def claims(profile: str) -> list[Claim]:
+    """Chapter 05's claims at ``profile``'s size, each on occluded keypoints and (``*_visible``) on visible ones.
+    Chen et al. §4.2."""
+    cpn = Variant("cpn", train, _config(profile))
+    variants = {
+        "refinenet": ("GlobalNet + RefineNet (CPN) places occluded keypoints better than GlobalNet alone",
+                      PAPER_REFINE, (Variant("globalnet", train, _config(profile, refine=False)), cpn),
+                      ("cpn", "globalnet")),
+        "ohkm": ("training RefineNet on the 8 hardest of the 17 keypoints of each person (OHKM) places occluded "
+                 "keypoints better than training it on all 17; 4 sits on the other side of the paper's best",
+                 PAPER_OHKM, (Variant("M17", train, _config(profile, refine_topk=17)),
+                              Variant("M8", of="refinenet/cpn"),
+                              Variant("M4", train, _config(profile, refine_topk=4))), ("M8", "M17")),
+        "non_local": ("a non-local block on C5, which lets every position see the whole crop, helps the occluded "
+                      "keypoints", PAPER_NON_LOCAL,
+                      (Variant("cpn", of="refinenet/cpn"),
+                       Variant("non_local", train, _config(profile, non_local=True))), ("non_local", "cpn")),
+        "vs_simple_baseline": ("SimpleBaseline at about CPN's FLOPs places keypoints better than CPN",
+                               PAPER_BASELINE,
+                               (Variant("cpn", of="refinenet/cpn"),
+                                Variant("simple_baseline", train, _config(profile, arch="simple_baseline"))),
+                               ("simple_baseline", "cpn")),
+    }
+    out = []
+    for name, (statement, paper, vs, effect) in variants.items():
+        out.append(Claim(CHAPTER, name, f"{statement} (PCK@0.2 of the occluded keypoints, v=1)",
+                         "PCK@0.2.occluded", paper, vs, effect=effect))
+        source = {v.name: (v.of or f"{name}/{v.name}") for v in vs}
+        out.append(Claim(CHAPTER, f"{name}_visible",
+                         f"the same runs on the visible keypoints (v=2): {statement.split(' places ')[0]}",
+                         "PCK@0.2.visible", paper,
+                         tuple(Variant(v.name, of=source[v.name], read="PCK@0.2.visible") for v in vs),
+                         effect=effect))
+    return out
+
+
+# ---- model, targets, loss ------------------------------------------------------------------------------------------
+
+def model(config: dict) -> nn.Module:
+    """The network of a run: ``config["model"]["arch"]`` ("cpn" or "simple_baseline") with the rest of
+    ``config["model"]`` as its arguments. Chapter 05."""
+    spec = dict(config["model"])
+    return models.create(spec.pop("arch"), num_joints=COCO.num_keypoints, **spec)
+
+
+def _outputs(config: dict) -> list[int]:
+    """Which of the five rendered targets the model's outputs take, in its output order."""
+    spec = config["model"]
+    if spec["arch"] == "simple_baseline":
+        return [GLOBAL_OUTPUTS]
+    return list(range(GLOBAL_OUTPUTS + (1 if spec.get("refine", True) else 0)))
+
+
+def codecs(config: dict) -> list:
+    """The codecs of the model's outputs (blur kernels 15/11/9/7 for GlobalNet C5..C2, 7 for RefineNet or
+    SimpleBaseline); the last decodes. CPN §3.2; chapter 05."""
+    every = topdown.codecs(topdown.data_settings(config))
+    return [every[i] for i in _outputs(config)]
+
+
+class OutputTargets(nn.Module):
+    """``loss`` on the model's outputs against the targets at ``indices`` of the five the data carries (GlobalNet
+    alone: the first four; SimpleBaseline: RefineNet's). Chapter 05."""
+
+    def __init__(self, loss: nn.Module, indices: list[int]):
+        super().__init__()
+        self.loss, self.indices = loss, list(indices)
+
+    def forward(self, outputs, target, target_weight):
+        if not isinstance(target, (list, tuple)) or len(target) != len(KERNELS):
+            raise ValueError(f"OutputTargets: expected the {len(KERNELS)} targets of the study's data, got "
+                             f"{len(target) if isinstance(target, (list, tuple)) else type(target).__name__}")
+        pick = lambda xs: [xs[i] for i in self.indices]  # noqa: E731
+        t, w = pick(target), pick(target_weight)
+        if isinstance(outputs, (list, tuple)):
+            return self.loss(outputs, t, w)
+        return self.loss(outputs, t[0], w[0])
+
+
+def loss(config: dict) -> nn.Module:
+    """The official CPN loss (L2 on each GlobalNet level, weight 1/4; OHKM top-M on RefineNet, weight 2; M =
+    ``config["loss"]["refine_topk"]``, 17 = no mining), GlobalNet's part alone without RefineNet, L2 for
+    SimpleBaseline; each on its targets of the study's data. CPN §3.2-3.3; chapter 05."""
+    indices = _outputs(config)
+    if config["model"]["arch"] == "simple_baseline":
+        return OutputTargets(JointsMSELoss(), indices)
+    bases: list[nn.Module] = [JointsMSELoss() for _ in range(GLOBAL_OUTPUTS)]
+    weights = [0.25] * GLOBAL_OUTPUTS
+    if len(indices) > GLOBAL_OUTPUTS:
+        bases.append(JointsOHKMMSELoss(topk=config["loss"]["refine_topk"]))
+        weights.append(2.0)
+    return OutputTargets(MultiOutputLoss(bases, weights=weights), indices)
+
+
+# ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
+
+def train_set(config: dict):
+    """The study's ``config["train_items"]`` training crops with the five targets, as a (not rendered)
+    ``SyntheticTopDown``: item i is the study's item i. Chapter 05."""
+    return topdown.synthetic_train_set(topdown.data_settings(config), config["train_items"])
+
+
+def training_items(config: dict, progress: bool = False) -> RenderedItems:
+    """The study's training crops, rendered once and cached (posebook.studies.topdown). Chapter 05."""
+    return topdown.training_items("05-train", config, progress)
+
+
+def scores(net: nn.Module, val) -> dict:
+    """COCO AP/AR, PCK@0.2 and PCK@0.1 (all, occluded, visible) and error-kind shares on ``val``
+    (posebook.studies.topdown). Chapter 05."""
+    return topdown.scores(net, val)[0]
+
+
+def trainer(config: dict, seed: int, data, val, **kwargs):
+    """A ``Trainer`` of ``config``'s network (initialised from ``seed``) as the study trains it: Adam, cosine
+    schedule with warmup, batch ``batch_size``, channels_last, ``scores`` on ``val`` every ``val_every`` steps.
+    Chapter 05."""
+    from posebook.train import Trainer
+
+    torch.manual_seed(seed)
+    net = model(config)
+    options = dict(steps=config["steps"], batch_size=config["batch_size"], optimizer="adam", lr=config["lr"],
+                   schedule="cosine", warmup_steps=config["warmup"], seed=seed,
+                   validate=lambda m: scores(m, val), val_every=config["val_every"],
+                   log_every=max(1, config["steps"] // 50), channels_last=True)
+    return Trainer(net, data, loss(config), **dict(options, **kwargs))
+
+
+def train(config: dict, seed: int, progress: bool = False) -> dict:
+    """Train one network of ``config`` with ``seed`` (init and data order) on the rendered crops; score it every
+    ``val_every`` steps. Chen et al. §4.2 (from scratch here)."""
+    items, val = training_items(config, progress), validation_set(config)
+    run = trainer(config, seed, items, val, progress=progress)
+    history = run.fit()
+    final = {k: v for k, v in history[-1].items() if k not in ("step", "loss", "lr", "samples_per_s")}
+    final["params"] = count_params(run.model)
+    final["gflops"] = gflops(run.model, tuple(config["input_size"]))
+    return {"curves": history, "final": final, "val_people": len(val), "device": str(run.device)}
+
+
+# ---- estimates for --dry-run ---------------------------------------------------------------------------------------
+
+def estimate_data(profile: str) -> tuple[float, str]:
+    """Seconds to render the training crops (0 when cached), timed on a few items (process time). Chapter 05."""
+    return topdown.estimate_data("05-train", _config(profile))
+
+
+def estimate_run(config: dict, kind: str) -> tuple[float, str]:
+    """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data), on
+    the CPU with one thread's process time (an upper bound for two threads on a quiet machine). Chapter 05."""
+    import time
+
+    device = posebook.device()
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+        clock = time.process_time
+    else:
+        def clock():
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+    try:
+        net = model(config).to(device, memory_format=torch.channels_last).train()
+        params = count_params(net)
+        h, w = config["input_size"]
+        b, k = config["batch_size"], COCO.num_keypoints
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+        x = torch.randn(b, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
+        t = [torch.rand(b, k, *config["heatmap_size"], device=device) for _ in KERNELS]
+        wt = [torch.ones(b, k, device=device) for _ in KERNELS]
+        loss_fn, timings = loss(config), []
+        for _ in range(4):
+            start = clock()
+            optimizer.zero_grad()
+            loss_fn(net(x), t, wt).backward()
+            optimizer.step()
+            timings.append(clock() - start)
+        step = float(np.median(timings[1:]))
+        net.eval()
+        with torch.no_grad():
+            start = clock()
+            net.predict(x)
+            per_crop = (clock() - start) / b
+    finally:
+        torch.set_num_threads(threads)
+    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
+    one_eval = config["val_people"] * (2 * per_crop + 0.01)  # flip test + decoding and COCOeval (~10 ms a person)
+    return step * config["steps"] + one_eval * evals, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step"
