@@ -8,8 +8,10 @@ upsampling units) attach to them by stride. Chapter 07.
 from posebook.blocks.cpn import GlobalNet, NonLocalBlock, RefineNet
 from posebook.blocks.hourglass import Hourglass, IntermediateSupervision
 from posebook.blocks.hrnet import ExchangeUnit, HighResolutionModule, Transition
+from posebook.blocks.mspn import CrossStageFeatureAggregation, DownsamplingUnit, SingleStageModule, UpsamplingUnit
 from posebook.blocks.residual import Residual
 from posebook.blocks.resnet import BasicBlock, Bottleneck, ResNet
 
-__all__ = ["BasicBlock", "Bottleneck", "ExchangeUnit", "GlobalNet", "HighResolutionModule", "Hourglass",
-           "IntermediateSupervision", "NonLocalBlock", "RefineNet", "Residual", "ResNet", "Transition"]
+__all__ = ["BasicBlock", "Bottleneck", "CrossStageFeatureAggregation", "DownsamplingUnit", "ExchangeUnit", "GlobalNet",
+           "HighResolutionModule", "Hourglass", "IntermediateSupervision", "NonLocalBlock", "RefineNet", "Residual",
+           "ResNet", "SingleStageModule", "Transition", "UpsamplingUnit"]

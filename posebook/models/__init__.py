@@ -1,6 +1,6 @@
 """Models, one file per paper, made by name: ``posebook.models.create("hourglass", stacks=2)``.
 
-``MODELS`` maps each name to its constructor in the paper's model file (``cpn``, ``hourglass``, ``hrnet``,
+``MODELS`` maps each name to its constructor in the paper's model file (``cpn``, ``hourglass``, ``hrnet``, ``mspn``,
 ``simple_baseline``, imported below); adding a paper means adding its file, its import and its lines in ``MODELS``.
 Model files never import this package. Classes and configs live in their files (``posebook.models.hrnet.HRNet``,
 ``HRNetConfig``, ``HRNET_W32``). Every model's ``forward(x)`` returns what its loss needs and ``predict(x)``
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from posebook.models import cpn, hourglass, hrnet, simple_baseline
+from posebook.models import cpn, hourglass, hrnet, mspn, simple_baseline
 
 # name -> constructor; create(name, **kwargs) calls it
 MODELS: dict[str, Callable] = {
@@ -19,6 +19,7 @@ MODELS: dict[str, Callable] = {
     "hrnet": hrnet.hrnet,
     "hrnet_w32": hrnet.hrnet_w32,
     "hrnet_w48": hrnet.hrnet_w48,
+    "mspn": mspn.MSPN,
     "simple_baseline": simple_baseline.simple_baseline,
 }
 
