@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .resnet import BN_MOMENTUM, conv1x1, conv3x3, projection
+from .resnet import BN_MOMENTUM, Bottleneck, conv1x1, conv3x3, projection
 
 
 def resize(x: Tensor, size) -> Tensor:
@@ -35,8 +35,9 @@ def _check_map(x, what: str, channels: int) -> None:
         raise ValueError(f"{what} has {x.shape[1]} channels; expected {channels}")
 
 
-class RefineBottleneck(nn.Module):
-    """1x1 (to ``mid_channels``) + BN + ReLU, 3x3 + BN + ReLU, 1x1 (to ``out_channels``) + BN, plus the shortcut, ReLU.
+class RefineBottleneck(Bottleneck):
+    """ResNet's :class:`~posebook.blocks.resnet.Bottleneck` with free widths: 1x1 (to ``mid_channels``) + BN + ReLU,
+    3x3 + BN + ReLU, 1x1 (to ``out_channels``) + BN, plus the shortcut, ReLU.
 
     The shortcut is the identity when widths match (RefineNet's 256 -> 128 -> 256 units) and a 1x1 conv + BN
     projection otherwise (the final unit after the concatenation), as in the official CPN code (Chen et al.,
@@ -44,22 +45,8 @@ class RefineBottleneck(nn.Module):
     """
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int):
-        super().__init__()
-        self.conv1 = conv1x1(in_channels, mid_channels)
-        self.bn1 = nn.BatchNorm2d(mid_channels, momentum=BN_MOMENTUM)
-        self.conv2 = conv3x3(mid_channels, mid_channels)
-        self.bn2 = nn.BatchNorm2d(mid_channels, momentum=BN_MOMENTUM)
-        self.conv3 = conv1x1(mid_channels, out_channels)
-        self.bn3 = nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = projection(in_channels, out_channels) if in_channels != out_channels else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        skip = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + skip)
+        downsample = projection(in_channels, out_channels) if in_channels != out_channels else None
+        super().__init__(in_channels, mid_channels, downsample=downsample, out_channels=out_channels)
 
 
 class GlobalNet(nn.Module):

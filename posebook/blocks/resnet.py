@@ -49,19 +49,21 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand x4, plus the skip; ReLU after the sum. He et al. 2016,
-    Fig. 5; chapter 07."""
+    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand x4 (or to ``out_channels``), plus the skip; ReLU after the
+    sum. He et al. 2016, Fig. 5; chapter 07."""
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 out_channels: int | None = None):
         super().__init__()
+        out_channels = planes * self.expansion if out_channels is None else out_channels  # CPN's units set it
         self.conv1 = conv1x1(in_channels, planes)
         self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
         self.conv2 = conv3x3(planes, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
-        self.bn3 = nn.BatchNorm2d(planes * self.expansion, momentum=BN_MOMENTUM)
+        self.conv3 = conv1x1(planes, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
