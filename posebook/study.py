@@ -415,6 +415,18 @@ def _curves(records: list[dict]) -> dict:
     return out
 
 
+def own_runs(claims: list[dict]) -> list[dict]:
+    """The variants of ``claims`` (``load_claims`` entries) whose runs their claim owns, each with its ``claim``:
+    a variant read through another claim (``of=``) is left out, so every run counts once. Chapter 03."""
+    return [dict(v, claim=c["claim"]) for c in claims for v in c["variants"]
+            if v["source"] == f"{c['claim']}/{v['name']}"]
+
+
+def recorded_minutes(claims: list[dict]) -> float:
+    """The minutes of every recorded run of ``claims``, each run counted once (:func:`own_runs`). Chapter 03."""
+    return float(sum(v["minutes"] for v in own_runs(claims)))
+
+
 def format_summary(claims: list[dict]) -> str:
     """The summary as text: per claim its variants (n, mean, min-max, val people), effect, paper figure, verdict.
     Chapter 03."""
@@ -437,9 +449,8 @@ def format_summary(claims: list[dict]) -> str:
                   f"  paper: {c['paper']}",
                   f"  verdict: {c['verdict']}" + ("" if c["complete"] else " (incomplete: seeds missing)"), ""]
     for profile in dict.fromkeys(c["profile"] for c in claims):
-        own = [v for c in claims if c["profile"] == profile for v in c["variants"]
-               if v["source"] == f"{c['claim']}/{v['name']}"]  # each run once: not through the claims reading it
-        lines.append(f"recorded minutes, {profile}: {sum(v['minutes'] for v in own):.1f}")
+        minutes = recorded_minutes([c for c in claims if c["profile"] == profile])
+        lines.append(f"recorded minutes, {profile}: {minutes:.1f}")
     return "\n".join(lines).rstrip()
 
 
@@ -467,7 +478,7 @@ def summary_markdown(claims: list[dict]) -> str:
                     cells.append(f"{v['name']} {v['mean']:.4g} (1)")
                 else:
                     cells.append(f"{v['name']} {v['mean']:.4g} [{v['min']:.4g}-{v['max']:.4g}] ({len(v['values'])})")
-            own = sum(v["minutes"] for v in c["variants"] if v["source"] == f"{c['claim']}/{v['name']}")
+            own = recorded_minutes([c])
             total += own
             effect = "-" if c["effect"] is None else f"{c['effect']:+.3g}"
             verdict_text = c["verdict"] + ("" if c["complete"] else " (seeds missing)")

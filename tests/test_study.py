@@ -304,3 +304,13 @@ def test_chapter_03_gradient_probe_is_deterministic(tmp_path, monkeypatch, one_t
     assert sh.gradient_probe(with_, 0)["final"] == first
     assert first["grad_norm.stack1"] > 0
     assert sh.gradient_probe(without, 0)["final"]["grad_norm.stack1"] != first["grad_norm.stack1"]
+
+
+def test_recorded_minutes_count_each_run_once_not_through_the_claims_reading_it():
+    claims = [{"claim": "a", "variants": [{"name": "x", "source": "a/x", "minutes": 2.0, "values": [1, 2]},
+                                          {"name": "y", "source": "a/y", "minutes": 3.0, "values": [1]}]},
+              {"claim": "b", "variants": [{"name": "x", "source": "a/x", "minutes": 2.0, "values": [1, 2]},
+                                          {"name": "z", "source": "b/z", "minutes": 0.5, "values": [3]}]}]
+    assert [(v["claim"], v["name"]) for v in study.own_runs(claims)] == [("a", "x"), ("a", "y"), ("b", "z")]
+    assert study.recorded_minutes(claims) == 5.5 and study.recorded_minutes(claims[1:]) == 0.5
+    assert study.recorded_minutes([]) == 0.0
