@@ -76,6 +76,20 @@ def record(chapter: str, **figures) -> Path | None:
     return path
 
 
+def notebook_minutes(chapter: str, profile_name: str, folder: str | os.PathLike | None = None) -> float | None:
+    """Minutes the whole notebook of ``chapter`` took in ``profile_name``, as ``python -m posebook.results measure``
+    recorded them in ``folder`` (default: the checkout's ``book/results``); None when not measured. Explained in
+    book/results.md."""
+    path = Path(folder if folder is not None else ROOT / "book" / "results") / f"{chapter}_{profile_name}.json"
+    if not path.exists():
+        return None
+    try:
+        seconds = json.loads(path.read_text())["figures"].get("notebook_s")
+    except (ValueError, KeyError, AttributeError) as err:
+        raise ValueError(f"results record {path} cannot be read ({type(err).__name__}: {err})") from None
+    return None if seconds is None else seconds / 60
+
+
 def _runs(chapter: str) -> list[dict]:
     """The chapter's runs in this process (``posebook.checkpoints.load_or_train``): checkpoint, retrained, source."""
     checkpoints = sys.modules.get("posebook.checkpoints")  # not imported: the chapter trained nothing through it

@@ -454,6 +454,26 @@ def format_summary(claims: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
+def chapter_costs(chapter: str, model_of: Callable[[str], str], study_chapter: str | None = None,
+                  keep: Callable[[dict], bool] | None = None, results: str | os.PathLike | None = None) -> str:
+    """A chapter's cost as a Markdown table: per profile, its live model (``model_of(profile)``), the whole
+    notebook's minutes (:func:`posebook.results.notebook_minutes`) and the minutes of the recorded study runs of
+    ``study_chapter`` (default: the chapter's own) that ``keep(variant)`` selects, each run once. Chapter 03."""
+    from posebook.results import notebook_minutes
+
+    rows = ["| profile | model and data | notebook | study |", "|---|---|---|---|"]
+    for profile in ("smoke", "cpu", "gpu", "full"):
+        minutes = notebook_minutes(chapter, profile, results)
+        notebook = "not yet measured" if minutes is None else f"{minutes:.1f}"
+        studied = "-"
+        if profile in PROFILES:
+            own = [v for v in own_runs(load_claims(study_chapter or chapter, profile)) if keep is None or keep(v)]
+            runs = sum(len(v["values"]) for v in own)
+            studied = f"{sum(v['minutes'] for v in own):.1f} ({runs} runs recorded)" if runs else "not yet measured"
+        rows.append(f"| `{profile}` | {model_of(profile)} | {notebook} | {studied} |")
+    return "\n".join(rows)
+
+
 STUDIES_BEGIN, STUDIES_END = "<!-- studies:begin -->", "<!-- studies:end -->"
 
 

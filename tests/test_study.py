@@ -314,3 +314,20 @@ def test_recorded_minutes_count_each_run_once_not_through_the_claims_reading_it(
     assert [(v["claim"], v["name"]) for v in study.own_runs(claims)] == [("a", "x"), ("a", "y"), ("b", "z")]
     assert study.recorded_minutes(claims) == 5.5 and study.recorded_minutes(claims[1:]) == 0.5
     assert study.recorded_minutes([]) == 0.0
+
+
+def test_chapter_costs_reads_notebook_minutes_and_the_studys_runs_each_once(toy, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / f"{TOY}_cpu.json").write_text(json.dumps({"figures": {"notebook_s": 270.0}}))
+    _run("cpu", only=["trained_claim"])
+    table = study.chapter_costs(TOY, lambda p: f"net-{p}", results=results)
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert list(rows) == ["`smoke`", "`cpu`", "`gpu`", "`full`"]
+    assert "| net-cpu | 4.5 |" in rows["`cpu`"] and "(6 runs recorded)" in rows["`cpu`"]
+    assert "not yet measured | not yet measured" in rows["`gpu`"] and rows["`full`"].endswith("| - |")
+    only_x = study.chapter_costs(TOY, str, keep=lambda v: v["name"] == "x", results=results)
+    assert "(3 runs recorded)" in only_x
+    (results / f"{TOY}_gpu.json").write_text("{not json")
+    with pytest.raises(ValueError, match=f"{TOY}_gpu.json cannot be read"):
+        study.chapter_costs(TOY, str, results=results)
