@@ -1,0 +1,175 @@
+"""CPN's architecture diagram, read from a built model: the ResNet's stages C2..C5, GlobalNet's pyramid (1x1 lateral,
+upsample + 1x1 + add, one predictor per level) and RefineNet's branches, concatenation and final layers.
+
+Chen et al., "Cascaded Pyramid Network for Multi-Person Pose Estimation" (CVPR 2018), §3.2 and Fig. 1. Everything
+drawn (bottlenecks per stage and branch, widths, map sizes at the given input size, the non-local block, RefineNet
+or its absence) comes from the modules of the model passed in, so the study's variants draw differently. Chapter 05.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from posebook.diagrams.base import Diagram
+from posebook.models.cpn import CPN
+
+ROW = 1.8  # vertical distance between the levels' rows (C2 on top, C5 at the bottom)
+# the columns: stage, non-local, lateral, pyramid node, predictor / branch, heatmap, concat, final layers
+X_STAGE, X_NONLOCAL, X_LATERAL, X_NODE, X_HEAD, X_MAP, X_CONCAT, X_FINAL = 1.7, 3.15, 4.5, 5.9, 7.85, 9.95, 11.15, 12.55
+
+
+@dataclass
+class CPNDiagram(Diagram):
+    """A :class:`Diagram` that also lists what it drew, each read from the model: ``stages`` (ResNet, fine to
+    coarse), ``levels`` (GlobalNet, coarse to fine), ``branches`` (RefineNet, coarse to fine; empty without it),
+    ``concat`` (the concatenation's channels, None without RefineNet) and ``non_local``. CPN §3.2; chapter 05."""
+
+    stages: list = field(default_factory=list)
+    levels: list = field(default_factory=list)
+    branches: list = field(default_factory=list)
+    concat: int | None = None
+    non_local: bool = False
+
+
+def _out(size: int, layer: nn.Module) -> int:
+    """Output length of a conv or pooling layer along one axis."""
+    k, s, p, d = (v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding,
+                                                             layer.dilation))
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _stage_sizes(backbone: nn.Module, input_size) -> list[tuple[int, int]]:
+    """(H, W) of C2..C5 for an input of ``input_size``: the stem, then each stage's first bottleneck's convs."""
+    size = list(input_size)
+    for layer in (backbone.conv1, backbone.maxpool):
+        size = [_out(n, layer) for n in size]
+    sizes = []
+    for i in range(1, 5):
+        first = getattr(backbone, f"layer{i}")[0]
+        for conv in (first.conv1, first.conv2, first.conv3):
+            size = [_out(n, conv) for n in size]
+        sizes.append(tuple(size))
+    return sizes
+
+
+def _check_input_size(input_size) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in input_size)
+        ok = (h, w) == tuple(input_size) and h >= 32 and w >= 32
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"cpn_layout: input_size={input_size!r}; expected (H, W), two ints of at least 32 (the "
+                         f"paper's (256, 192))")
+    return h, w
+
+
+def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
+    """CPN as rows C2 (top) to C5 (bottom): ResNet stages, GlobalNet's laterals, top-down path and predictors, and
+    RefineNet's branches and concatenation, with widths and map sizes at ``input_size``; :func:`cpn_diagram` draws
+    it. CPN §3.2, Fig. 1; chapter 05."""
+    if not isinstance(model, CPN):
+        raise TypeError(f"cpn_layout: expected a CPN (posebook.models.create('cpn', ...)), got {type(model).__name__}")
+    h, w = _check_input_size(input_size)
+    backbone, global_net = model.backbone, model.global_net
+    refine = getattr(model, "refine_net", None)
+    sizes = _stage_sizes(backbone, (h, w))  # C2..C5
+    out_size = sizes[0]
+    k = global_net.num_joints
+    d = CPNDiagram(non_local=model.non_local is not None)
+
+    def y(i: float) -> float:  # row of level C_{i+2}
+        return -ROW * i
+
+    inp = d.box(-1.5, y(0) + 0.9, f"input\n3 x {h}x{w}", "feature", w=1.1, h=0.7)
+    stem = d.box(-1.5, y(0) - 0.3, f"stem\n7x7/2, pool/2\n{backbone.conv1.out_channels} ch", "conv", w=1.4, h=0.85)
+    d.arrow((inp, "bottom"), (stem, "top"))
+    prev = (stem, "right")
+    stage_boxes = []
+    for i in range(4):
+        layer = getattr(backbone, f"layer{i + 1}")
+        channels = backbone.feature_channels[4 * 2 ** i]
+        d.stages.append({"name": f"res{i + 2}", "level": f"C{i + 2}", "blocks": len(layer), "channels": channels,
+                         "stride": 4 * 2 ** i, "size": sizes[i]})
+        box = d.box(X_STAGE, y(i), f"res{i + 2} \u2192 C{i + 2}\n{len(layer)} Bottl.\n{channels} ch, "
+                                   f"{sizes[i][0]}x{sizes[i][1]}", "residual", w=1.35, h=0.9)
+        d.arrow(prev, (box, "left" if i == 0 else "top"))
+        if i:
+            d.note(X_STAGE + 0.22, y(i) + ROW / 2, "/2", fontsize=7, color="0.3")
+        prev = (box, "bottom")
+        stage_boxes.append(box)
+    d.note(X_STAGE, y(0) + 0.95, f"ResNet-{model.depth}", fontsize=9, weight="bold")
+
+    # GlobalNet, coarse (i = 3, C5) to fine (i = 0, C2), the order its modules are listed in
+    nodes: dict[int, object] = {}
+    for g, i in enumerate(range(3, -1, -1)):
+        start = (stage_boxes[i], "right")
+        if i == 3 and model.non_local is not None:
+            nl = d.box(X_NONLOCAL, y(i), f"non-local\nblock\n{model.non_local.channels} ch", "residual", w=1.1,
+                       h=0.8)
+            d.arrow(start, (nl, "left"))
+            start = (nl, "right")
+        lateral_conv = global_net.lateral[g][0]
+        lat = d.box(X_LATERAL, y(i), f"lateral 1x1\n{lateral_conv.in_channels}\u2192{lateral_conv.out_channels}\n"
+                                     f"BN ReLU", "conv", w=1.15, h=0.8)
+        d.arrow(start, (lat, "left"))
+        merged = g > 0
+        node = d.box(X_NODE, y(i), "+" if merged else f"P{i + 2}", "add" if merged else "feature",
+                     w=0.45 if merged else 0.55, h=0.45)
+        d.arrow((lat, "right"), (node, "left"))
+        if merged:
+            coarser = nodes[i + 1]
+            d.arrow((coarser, "top"), (node, "bottom"), color="tab:green")
+            d.note(X_NODE - 0.5, y(i) - ROW / 2, "bilinear \u2191\n1x1 conv", fontsize=6.5, color="tab:green")
+        nodes[i] = node
+        head = global_net.predictor[g]
+        pred = d.box(X_HEAD, y(i) + 0.42, f"predictor: 1x1, 3x3\u2192{head[3].out_channels}\n"
+                                          + ("at 1/4" if i == 0 else f"bilinear \u2191 {out_size[0]}x{out_size[1]}"),
+                     "conv", w=2.5, h=0.6)
+        d.arrow((node, "right"), (pred, "left"))
+        hm = d.box(X_MAP, y(i) + 0.42, f"GlobalNet C{i + 2}\nheatmaps", "heatmap", w=1.25, h=0.6)
+        d.arrow((pred, "right"), (hm, "left"))
+        d.levels.append({"level": f"C{i + 2}", "lateral": (lateral_conv.in_channels, lateral_conv.out_channels),
+                         "merge": merged, "predictor": (head[0].in_channels, head[3].out_channels),
+                         "size": sizes[i]})
+    d.note(X_LATERAL + 0.6, y(0) + 0.95, "GlobalNet", fontsize=9, weight="bold")
+
+    if refine is None:
+        d.note(X_CONCAT, y(1.5), "no RefineNet:\nthe GlobalNet C2\nheatmaps predict", fontsize=8, color="0.3")
+        return d
+
+    ends = []
+    for b, i in enumerate(range(3, -1, -1)):
+        n = len(refine.branches[b])
+        label = (f"{n} x Bottl. {refine.channels}\u2192{refine.channels // 2}\u2192{refine.channels}" if n
+                 else "0 Bottl. (as it is)")
+        branch = d.box(X_HEAD, y(i) - 0.42, label + ("\nat 1/4" if i == 0 else
+                                                     f"\nbilinear \u2191 {out_size[0]}x{out_size[1]}"),
+                       "residual", w=2.5, h=0.6)
+        d.arrow((nodes[i], "right"), (branch, "left"))
+        d.branches.append({"level": f"C{i + 2}", "bottlenecks": n})
+        ends.append((branch, i))
+    d.concat = refine.concat_channels
+    top, bottom = y(0) + 0.1, y(3) - 0.8
+    concat = d.box(X_CONCAT, (top + bottom) / 2, f"concat\n{refine.concat_channels} ch\n"
+                                                        f"{out_size[0]}x{out_size[1]}", "feature", w=0.95,
+                   h=top - bottom)
+    for branch, i in ends:
+        d.arrow((branch, "right"), (concat.x - concat.w / 2, branch.y), color="tab:green" if i else "0.25")
+    fb = refine.final_bottleneck
+    final = d.box(X_FINAL, concat.y, f"Bottl.\n{fb.conv1.in_channels}\u2192{fb.conv1.out_channels}"
+                                            f"\u2192{fb.conv3.out_channels}", "residual", w=1.5, h=0.8)
+    conv = d.box(X_FINAL + 1.55, concat.y, f"3x3 conv\n\u2192{refine.num_joints}, BN", "conv", w=1.0, h=0.8)
+    out = d.box(X_FINAL + 2.9, concat.y, f"RefineNet\nheatmaps\n{k} x {out_size[0]}x{out_size[1]}", "heatmap",
+                w=1.2, h=0.9)
+    d.arrow((concat, "right"), (final, "left"))
+    d.arrow((final, "right"), (conv, "left"))
+    d.arrow((conv, "right"), (out, "left"))
+    d.note(X_HEAD, y(3) - 1.05, "RefineNet", fontsize=9, weight="bold")
+    return d
+
+
+def cpn_diagram(model: CPN, input_size=(256, 192), ax=None, title: str = ""):
+    """Draw :func:`cpn_layout` of ``model`` at ``input_size``; returns the axis. CPN §3.2, Fig. 1; chapter 05."""
+    return cpn_layout(model, input_size).draw(ax, title=title)
