@@ -129,6 +129,8 @@ def _model_command(args) -> None:
 # of its variants). Written out here because the studies import this module; a test keeps the two equal.
 CHAPTERS = {
     "03": ("hourglass", {"stacks": 2, "channels": 52, "num_joints": 17, "order": 3}, (128, 96), 32),
+    "04": ("simple_baseline", {"depth": 50, "width": 8, "deconv_channels": 32}, (128, 96), 32),
+    "05": ("cpn", {"depth": 50, "width": 8, "pyramid_channels": 32}, (128, 96), 32),
     "07": ("hrnet", {"width": 8, "stem_width": 16, "layer1_blocks": 1, "stage_blocks": 1}, (128, 96), 32),
 }
 
