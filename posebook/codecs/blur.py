@@ -54,6 +54,10 @@ class BlurHeatmap(HeatmapCodec):
     (flip-averaged) map's value at the decoded pixel + 0.5: the official ``value / 255 + 0.5`` on 0..255 targets,
     and ours peak at 1 where theirs peak at 255, so ``value_ours = value_theirs / 255`` and the score is the same
     number. Rescoring's 0.2 threshold (HRNet's and CPN's test code) was set with that offset in place.
+
+    ``visible_only=True`` gives MSPN's L2 targets (Li et al. 2019, the official ``JointsL2Loss``): only joints
+    labelled visible (v = 2) inside the crop are drawn, and every joint gets weight 1, so the others are penalised
+    towards zero (:class:`VisibleBlurHeatmap`; chapter 06).
     """
 
     flip_shift = False
@@ -61,14 +65,18 @@ class BlurHeatmap(HeatmapCodec):
     score_offset = 0.5
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21,
-                 clamp: bool = True):
+                 clamp: bool = True, visible_only: bool = False):
         super().__init__(input_size, heatmap_size)
         for name, k in (("kernel", kernel), ("decode_kernel", decode_kernel)):
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"BlurHeatmap {name} must be an odd positive size, got {k}")
+        for name, flag in (("clamp", clamp), ("visible_only", visible_only)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"BlurHeatmap {name}={flag!r}: expected True or False")
         self.kernel = int(kernel)
         self.decode_kernel = int(decode_kernel)
         self.clamp = bool(clamp)
+        self.visible_only = bool(visible_only)
 
     @property
     def sigma(self) -> float:
@@ -76,11 +84,19 @@ class BlurHeatmap(HeatmapCodec):
 
     def __repr__(self):
         return (f"BlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, kernel={self.kernel}, "
-                f"decode_kernel={self.decode_kernel}, clamp={self.clamp})")
+                f"decode_kernel={self.decode_kernel}, clamp={self.clamp}"
+                + (", visible_only=True)" if self.visible_only else ")"))
 
     def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
-        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-crop weight 0."""
+        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-crop weight 0
+        (``visible_only``: only v = 2 drawn, every weight 1)."""
         kp, vis = self._inputs(keypoints, visibility)
+        if self.visible_only:  # MSPN's L2 target: drawn for v = 2 (as the official label * (v > 1)), all penalised
+            heatmaps, _ = self._draw(kp, np.where(vis > 1, vis, 0))
+            return heatmaps, np.ones(len(kp), dtype=np.float32)
+        return self._draw(kp, vis)
+
+    def _draw(self, kp: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = self.heatmap_size
         heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
         inside = (kp[:, 0] >= 0) & (kp[:, 0] < self.input_size[1]) & (kp[:, 1] >= 0) & (kp[:, 1] < self.input_size[0])
@@ -107,3 +123,21 @@ class BlurHeatmap(HeatmapCodec):
                 coords[i, j] = x, y
                 scores[i, j] = hm[i, j, int(round(y)), int(round(x))] + self.score_offset
         return coords * self.stride + self.stride / 2, scores
+
+
+class VisibleBlurHeatmap(BlurHeatmap):
+    """MSPN's L2 targets: a :class:`BlurHeatmap` with ``visible_only=True`` and ``clamp=False``, test blur 5 (the
+    official COCO value). The official MSPN code's ``JointsL2Loss`` (Li et al. 2019); chapter 06.
+
+    The official loss multiplies the target by (v > 1) and penalises every joint; here the codec draws that target
+    and gives weight 1 to all, so ``JointsMSELoss`` computes the same thing. A joint outside the crop counts as
+    unlabelled (the official code sets its v to 0). Decoding is :class:`BlurHeatmap`'s.
+    """
+
+    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 5):
+        super().__init__(input_size, heatmap_size, kernel=kernel, decode_kernel=decode_kernel, clamp=False,
+                         visible_only=True)
+
+    def __repr__(self):
+        return (f"VisibleBlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+                f"kernel={self.kernel}, decode_kernel={self.decode_kernel})")

@@ -31,12 +31,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import numpy as np
 from torch import Tensor, nn
 
 from posebook.blocks.mspn import SingleStageModule
 from posebook.blocks.resnet import BN_MOMENTUM, RESNET_SPECS
-from posebook.codecs.blur import BlurHeatmap
+from posebook.codecs.blur import BlurHeatmap, VisibleBlurHeatmap
 from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
 
 STAGES = (1, 2, 3, 4)  # the paper's MSPNs
@@ -123,31 +122,6 @@ def kernel_schedule(stages: int, coarse_to_fine: bool = True) -> list[tuple[int,
         raise ValueError(f"kernel_schedule coarse_to_fine={coarse_to_fine!r}: expected True or False")
     shift = [1 if coarse_to_fine and s == stages - 1 else 0 for s in range(stages)]
     return [KERNELS[k:k + LEVELS] for k in shift]
-
-
-class VisibleBlurHeatmap(BlurHeatmap):
-    """MSPN's L2 targets: a :class:`BlurHeatmap` that draws only joints labelled visible (v = 2) and weights every
-    joint 1, so the others are penalised towards zero. The official MSPN code's ``JointsL2Loss`` (Li et al. 2019);
-    chapter 06.
-
-    The official loss multiplies the target by (v > 1) and penalises every joint; here the codec draws that target
-    and gives weight 1 to all, so ``JointsMSELoss`` computes the same thing. A joint outside the crop counts as
-    unlabelled (the official code sets its v to 0). Decoding is :class:`BlurHeatmap`'s.
-    """
-
-    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7,
-                 decode_kernel: int = DECODE_KERNEL):
-        super().__init__(input_size, heatmap_size, kernel=kernel, decode_kernel=decode_kernel, clamp=False)
-
-    def __repr__(self):
-        return (f"VisibleBlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"kernel={self.kernel}, decode_kernel={self.decode_kernel})")
-
-    def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
-        """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps drawn for v = 2 inside the crop, weights 1)."""
-        kp, vis = self._inputs(keypoints, visibility)
-        heatmaps, _ = super().encode(kp, np.where(vis > 1, vis, 0))
-        return heatmaps, np.ones(len(kp), dtype=np.float32)
 
 
 def mspn_codecs(stages: int = 2, input_size=(256, 192), heatmap_size=(64, 48), coarse_to_fine: bool = True,

@@ -11,6 +11,7 @@ CHAPTERS: dict[str, str] = {
     "01_data": "data",
     "03_stacked_hourglass": "stacked_hourglass",
     "05_cpn": "cpn",
+    "06_mspn": "mspn",
     "07_hrnet": "hrnet",
 }
 

@@ -34,7 +34,10 @@ def data_settings(config: dict) -> dict:
 def codecs(settings: dict):
     """The targets a study's data carries: None (the dataset's Gaussian of ``sigma``) or, for
     ``settings["codec"] = {"kernels": [...], "decode_kernel": k}``, one ``BlurHeatmap`` per kernel (CPN's and MSPN's
-    targets, one per model output; the last decodes). Chapter 05."""
+    targets, one per model output; the last decodes). Optional ``"visible_only"`` (one bool, or one per kernel: draw
+    only joints labelled visible and weight every joint, MSPN's L2 targets) and ``"clamp"`` (the same forms; False:
+    a joint past the crop's right or bottom edge is not drawn, as MSPN) default to CPN's False and True.
+    Chapters 05 and 06."""
     spec = settings.get("codec")
     if spec is None:
         return None
@@ -42,8 +45,24 @@ def codecs(settings: dict):
 
     if not isinstance(spec, dict) or not spec.get("kernels") or "decode_kernel" not in spec:
         raise ValueError(f"study codec={spec!r}: expected {{'kernels': [k, ...], 'decode_kernel': k}}")
+    unknown = sorted(set(spec) - {"kernels", "decode_kernel", "visible_only", "clamp"})
+    if unknown:
+        raise ValueError(f"study codec={spec!r}: unknown keys {unknown}; expected kernels, decode_kernel and "
+                         f"optionally visible_only and clamp")
+    kernels = list(spec["kernels"])
+
+    def per_kernel(name: str, default: bool) -> list[bool]:
+        value = spec.get(name, default)
+        values = list(value) if isinstance(value, (list, tuple)) else [value] * len(kernels)
+        if len(values) != len(kernels) or not all(isinstance(v, bool) for v in values):
+            raise ValueError(f"study codec {name}={value!r}: expected True or False, or a list of {len(kernels)} "
+                             f"of them (one per kernel {kernels})")
+        return values
+
+    visible, clamp = per_kernel("visible_only", False), per_kernel("clamp", True)
     return [BlurHeatmap(tuple(settings["input_size"]), tuple(settings["heatmap_size"]), kernel=k,
-                        decode_kernel=spec["decode_kernel"]) for k in spec["kernels"]]
+                        decode_kernel=spec["decode_kernel"], clamp=c, visible_only=v)
+            for k, v, c in zip(kernels, visible, clamp)]
 
 
 def synthetic_train_set(settings: dict, items: int):

@@ -1,0 +1,312 @@
+"""Checkers for chapter 06 (MSPN, Li et al., "Rethinking on Multi-Stage Networks for Human Pose Estimation", 2019):
+the coarse-to-fine kernel schedule, the cross-stage skip addition in the next stage's downsampling unit, and the
+staged loss (all §3, as the official code). Each is checked against the library's own schedule, block or loss.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._core import CheckFailure, as_array, expect_close, exercise
+
+CHAPTER = "06_mspn"
+KERNELS = (15, 11, 9, 7, 5)
+
+
+# ---- mspn_kernel_schedule --------------------------------------------------------------------------------------
+
+
+def kernel_schedule_solution(stages, coarse_to_fine=True):
+    """Each stage's four kernels, coarse level to fine: 15, 11, 9, 7, and 11, 9, 7, 5 in the last stage with
+    ``coarse_to_fine`` (the official MSPN code; Li et al. 2019, §3). Chapter 06."""
+    return [KERNELS[1:] if coarse_to_fine and s == stages - 1 else KERNELS[:4] for s in range(stages)]
+
+
+def _schedule_never_shifts(stages, coarse_to_fine=True):
+    return [KERNELS[:4] for _ in range(stages)]
+
+
+def _schedule_shifts_every_stage(stages, coarse_to_fine=True):
+    return [KERNELS[1:] if coarse_to_fine else KERNELS[:4] for _ in range(stages)]
+
+
+def _schedule_shifts_first_stage(stages, coarse_to_fine=True):
+    return [KERNELS[1:] if coarse_to_fine and s == 0 else KERNELS[:4] for s in range(stages)]
+
+
+def _schedule_fine_to_coarse(stages, coarse_to_fine=True):
+    return [tuple(reversed(k)) for k in kernel_schedule_solution(stages, coarse_to_fine)]
+
+
+def _schedule_ignores_flag(stages, coarse_to_fine=True):
+    return kernel_schedule_solution(stages, True)
+
+
+@exercise("mspn_kernel_schedule", solution=kernel_schedule_solution, chapter=CHAPTER,
+          mutants={"the last stage not shifted": _schedule_never_shifts,
+                   "every stage shifted": _schedule_shifts_every_stage,
+                   "the first stage shifted instead of the last": _schedule_shifts_first_stage,
+                   "fine to coarse instead of coarse to fine": _schedule_fine_to_coarse,
+                   "coarse_to_fine=False ignored": _schedule_ignores_flag})
+def check_kernel_schedule(fn):
+    from posebook.models.mspn import kernel_schedule
+
+    for flag in (True, False):
+        for stages in (1, 2, 3, 4):
+            what = f"my_kernel_schedule({stages}, coarse_to_fine={flag})"
+            got = fn(stages, flag)
+            if not isinstance(got, (list, tuple)) or not all(isinstance(k, (list, tuple)) for k in got):
+                raise CheckFailure(f"{what}: expected a list with one list of four kernels per stage, got {got!r:.80}")
+            got = [tuple(int(v) for v in k) for k in got]
+            want = [tuple(k) for k in kernel_schedule(stages, flag)]
+            if len(got) != len(want):
+                raise CheckFailure(f"{what}: expected {len(want)} stage(s), got {len(got)}")
+            for s, (g, w) in enumerate(zip(got, want)):
+                if g == w:
+                    continue
+                if g == w[::-1]:
+                    hint = "each stage lists its outputs coarse to fine (stride 32 first), so the widest kernel first"
+                elif flag and s == stages - 1:
+                    hint = "with coarse_to_fine the last stage's kernels shift by one toward the sharp end"
+                elif not flag:
+                    hint = "without coarse_to_fine every stage gets 15, 11, 9, 7"
+                else:
+                    hint = "only the last stage shifts; every earlier stage gets 15, 11, 9, 7"
+                raise CheckFailure(f"{what}: stage {s + 1} (of {stages}) should get {list(w)}, got {list(g)}; {hint}")
+
+
+# ---- mspn_skip_addition ----------------------------------------------------------------------------------------
+
+
+def skip_addition_solution(layers, x, previous_down, previous_up, down_skip, up_skip):
+    """The next stage's downsampling unit with cross-stage aggregation: at each stride k, layer k's output plus
+    down_skip[k](previous_down[k]) plus up_skip[k](previous_up[k]); that sum feeds layer k + 1 (Li et al. 2019, §3,
+    as the official code). Lists run fine to coarse. Chapter 06."""
+    outputs = []
+    for layer, down, up, skip1, skip2 in zip(layers, previous_down, previous_up, down_skip, up_skip):
+        x = layer(x) + skip1(down) + skip2(up)
+        outputs.append(x)
+    return outputs
+
+
+def _skips_not_fed_forward(layers, x, previous_down, previous_up, down_skip, up_skip):
+    outputs = []
+    for layer, down, up, skip1, skip2 in zip(layers, previous_down, previous_up, down_skip, up_skip):
+        x = layer(x)
+        outputs.append(x + skip1(down) + skip2(up))
+    return outputs
+
+
+def _up_skip_forgotten(layers, x, previous_down, previous_up, down_skip, up_skip):
+    outputs = []
+    for layer, down, skip1 in zip(layers, previous_down, down_skip):
+        x = layer(x) + skip1(down)
+        outputs.append(x)
+    return outputs
+
+
+def _down_skip_forgotten(layers, x, previous_down, previous_up, down_skip, up_skip):
+    outputs = []
+    for layer, up, skip2 in zip(layers, previous_up, up_skip):
+        x = layer(x) + skip2(up)
+        outputs.append(x)
+    return outputs
+
+
+def _down_map_without_conv(layers, x, previous_down, previous_up, down_skip, up_skip):
+    outputs = []
+    for layer, down, up, skip2 in zip(layers, previous_down, previous_up, up_skip):
+        x = layer(x) + down + skip2(up)
+        outputs.append(x)
+    return outputs
+
+
+def _skip_case(seed: int):
+    """A narrow downsampling unit (ResNet-18 layers) and the aggregation of a previous stage, with random weights and
+    BN statistics (eval mode), random previous maps, and the unit's own output with those skips."""
+    from posebook.blocks.mspn import CrossStageFeatureAggregation, DownsamplingUnit
+
+    gen = torch.Generator().manual_seed(seed)
+    unit = DownsamplingUnit(depth=18, width=4)
+    agg = CrossStageFeatureAggregation(unit.feature_channels, channels=6)
+    with torch.no_grad():
+        for module in (unit, agg):
+            for name, t in module.state_dict().items():
+                if t.is_floating_point():
+                    values = torch.randn(t.shape, generator=gen) * 0.5
+                    t.copy_(values.abs() + 0.5 if name.endswith("running_var") else values)
+    unit.eval()
+    agg.eval()
+    x = torch.randn(2, 4, 16, 12, generator=gen)
+    strides = (4, 8, 16, 32)
+    sizes = {4: (16, 12), 8: (8, 6), 16: (4, 3), 32: (2, 2)}
+    down = {s: torch.randn(2, unit.feature_channels[s], *sizes[s], generator=gen) for s in strides}
+    up = {s: torch.randn(2, 6, *sizes[s], generator=gen) for s in strides}
+    with torch.no_grad():
+        want = unit(x, agg(down, up))
+    layers = [unit.layer1, unit.layer2, unit.layer3, unit.layer4]
+    args = (layers, x, [down[s] for s in strides], [up[s] for s in strides],
+            [agg.down_skip[str(s)] for s in strides], [agg.up_skip[str(s)] for s in strides])
+    return args, [want[s] for s in strides]
+
+
+def _tensor_out(value, what: str) -> np.ndarray:
+    if not torch.is_tensor(value):
+        raise CheckFailure(f"{what}: expected a torch tensor, got {type(value).__name__}")
+    return as_array(value, what)
+
+
+@exercise("mspn_skip_addition", solution=skip_addition_solution, chapter=CHAPTER,
+          mutants={"the sum not fed to the next layer": _skips_not_fed_forward,
+                   "the upsampling skip forgotten": _up_skip_forgotten,
+                   "the downsampling skip forgotten": _down_skip_forgotten,
+                   "the downsampling map added without its 1x1 conv": _down_map_without_conv})
+def check_skip_addition(fn):
+    args, want = _skip_case(seed=3)
+    with torch.no_grad():
+        got = fn(*[list(a) if isinstance(a, list) else a.clone() for a in args])
+        candidates = {
+            "the sum at stride {s} is right but layer {n} read layer {k}'s output without the skips; the sum is what "
+            "feeds the next layer (the official code adds to each layer's output before the next layer)":
+                _skips_not_fed_forward(*args),
+            "the skip from the previous stage's upsampling level (up_skip) is missing": _up_skip_forgotten(*args),
+            "the skip from the previous stage's downsampling map (down_skip) is missing": _down_skip_forgotten(*args),
+            "the previous stage's downsampling map goes through its own 1x1 conv + BN + ReLU (down_skip) before "
+            "it is added": _down_map_without_conv(*args),
+        }
+    if not isinstance(got, (list, tuple)) or len(got) != 4:
+        raise CheckFailure(f"expected a list of the four layers' outputs (strides 4, 8, 16, 32), got "
+                           f"{len(got) if isinstance(got, (list, tuple)) else type(got).__name__}")
+    for k, (g, w) in enumerate(zip(got, want)):
+        stride = 4 * 2 ** k
+        what = f"the output of layer {k + 1} (stride {stride})"
+        g = _tensor_out(g, what)
+        if g.shape != tuple(w.shape):
+            raise CheckFailure(f"{what}: expected shape {tuple(w.shape)}, got {g.shape}")
+        if np.allclose(g, w.numpy(), atol=1e-4, rtol=1e-4):
+            continue
+        for hint, candidate in candidates.items():
+            if np.allclose(g, candidate[k].numpy(), atol=1e-4, rtol=1e-4):
+                raise CheckFailure(f"{what}: " + hint.format(s=stride, n=k + 1, k=k))
+        expect_close(g, w.numpy(), what, atol=1e-4, rtol=1e-4,
+                     hint="x = layer(x) + down_skip(previous_down) + up_skip(previous_up), then the next layer")
+
+
+# ---- mspn_staged_loss ------------------------------------------------------------------------------------------
+
+
+def _per_joint(output, target, weight):
+    """(B, K): the official per-joint loss, mean over pixels of (w * (output - target))^2 (no factor 0.5)."""
+    return ((output - target) * weight[:, :, None, None]).pow(2).mean(dim=(2, 3))
+
+
+def staged_loss_solution(outputs, targets, weights, stages, topk):
+    """MSPN's loss (the official code, Li et al. 2019, §3): per stage, the three coarser outputs' mean per-joint L2
+    divided by 4, and OHKM on the finest (each sample's ``topk`` largest per-joint losses, averaged, then the batch);
+    summed over the stages' outputs. Chapter 06."""
+    total = 0.0
+    for s in range(stages):
+        for level in range(4):
+            i = 4 * s + level
+            per_joint = _per_joint(outputs[i], targets[i], weights[i])
+            if level < 3:
+                total = total + per_joint.mean() / 4
+            else:
+                total = total + per_joint.topk(topk, dim=1).values.mean(dim=1).mean()
+    return total
+
+
+def _loss_no_quarter(outputs, targets, weights, stages, topk):
+    total = 0.0
+    for i in range(4 * stages):
+        per_joint = _per_joint(outputs[i], targets[i], weights[i])
+        total = total + (per_joint.mean() if i % 4 < 3 else per_joint.topk(topk, dim=1).values.mean(dim=1).mean())
+    return total
+
+
+def _loss_ohkm_everywhere(outputs, targets, weights, stages, topk):
+    total = 0.0
+    for i in range(4 * stages):
+        per_joint = _per_joint(outputs[i], targets[i], weights[i]).topk(topk, dim=1).values.mean(dim=1).mean()
+        total = total + (per_joint / 4 if i % 4 < 3 else per_joint)
+    return total
+
+
+def _loss_batch_topk(outputs, targets, weights, stages, topk):
+    total = 0.0
+    for i in range(4 * stages):
+        per_joint = _per_joint(outputs[i], targets[i], weights[i])
+        if i % 4 < 3:
+            total = total + per_joint.mean() / 4
+        else:
+            total = total + per_joint.flatten().topk(topk * len(per_joint)).values.mean()
+    return total
+
+
+def _loss_ohkm_on_coarsest(outputs, targets, weights, stages, topk):
+    total = 0.0
+    for i in range(4 * stages):
+        per_joint = _per_joint(outputs[i], targets[i], weights[i])
+        total = total + (per_joint.mean() / 4 if i % 4 > 0 else per_joint.topk(topk, dim=1).values.mean(dim=1).mean())
+    return total
+
+
+def _loss_half(outputs, targets, weights, stages, topk):
+    return 0.5 * staged_loss_solution(outputs, targets, weights, stages, topk)
+
+
+def _loss_last_stage_only(outputs, targets, weights, stages, topk):
+    shift = 4 * (stages - 1)
+    return staged_loss_solution(outputs[shift:], targets[shift:], weights[shift:], 1, topk)
+
+
+def _loss_case(stages: int, seed: int, b: int = 3, k: int = 6, size=(4, 3)):
+    gen = torch.Generator().manual_seed(seed)
+    outputs = [torch.rand(b, k, *size, generator=gen) for _ in range(4 * stages)]
+    targets = [torch.rand(b, k, *size, generator=gen) for _ in range(4 * stages)]
+    weights = [(torch.rand(b, k, generator=gen) < 0.75).float() for _ in range(4 * stages)]
+    return outputs, targets, weights
+
+
+@exercise("mspn_staged_loss", solution=staged_loss_solution, chapter=CHAPTER,
+          mutants={"coarser outputs not divided by 4": _loss_no_quarter,
+                   "OHKM on every output": _loss_ohkm_everywhere,
+                   "top-k over the whole batch": _loss_batch_topk,
+                   "OHKM on the coarsest output instead of the finest": _loss_ohkm_on_coarsest,
+                   "the library's factor 0.5 kept": _loss_half,
+                   "only the last stage supervised": _loss_last_stage_only})
+def check_staged_loss(fn):
+    from posebook.models.mspn import mspn_loss
+
+    for stages, topk, seed in ((1, 3, 1), (2, 3, 2), (3, 2, 3)):
+        outputs, targets, weights = _loss_case(stages, seed)
+        what = f"{stages} stage(s), {4 * stages} outputs, top {topk} of 6 joints"
+        with torch.no_grad():
+            want = mspn_loss(stages, topk)(outputs, targets, weights)
+            got = fn([o.clone() for o in outputs], [t.clone() for t in targets], [w.clone() for w in weights],
+                     stages, topk)
+            got = _tensor_out(got, what) if torch.is_tensor(got) else np.asarray(got, dtype=np.float64)
+            if got.size != 1:
+                raise CheckFailure(f"{what}: expected one number (a scalar tensor), got shape {got.shape}")
+            got = float(got.reshape(()))
+            if np.isclose(got, float(want), rtol=1e-5, atol=1e-7):
+                continue
+            hints = {
+                "the three coarser outputs of each stage are divided by 4 (the official weights 1/4, 1/4, 1/4, 1)":
+                    _loss_no_quarter,
+                "only the finest output of each stage uses OHKM; the coarser ones use the mean over every joint":
+                    _loss_ohkm_everywhere,
+                "OHKM ranks the joints of each sample apart (top k per row), not the whole batch together":
+                    _loss_batch_topk,
+                "the outputs run coarse to fine within a stage, so the finest (OHKM) is the stage's last":
+                    _loss_ohkm_on_coarsest,
+                "your loss is half the official one: the official per-joint loss has no factor 0.5":
+                    _loss_half,
+                "every stage is supervised, not only the last one": _loss_last_stage_only,
+            }
+            for hint, mutant in hints.items():
+                if np.isclose(got, float(mutant(outputs, targets, weights, stages, topk)), rtol=1e-5, atol=1e-7):
+                    raise CheckFailure(f"{what}: {hint}")
+        raise CheckFailure(f"{what}: expected {float(want):.6f}, got {got:.6f}; per stage: sum of the three "
+                           f"coarser outputs' mean per-joint L2 / 4, plus the mean over samples of the mean of each "
+                           f"sample's top {topk} per-joint losses on the finest")
