@@ -220,3 +220,17 @@ def expect_close(value, expected, what: str, *, atol: float = 1e-6, rtol: float 
         got, want = (arr[bad], expected[bad]) if expected.ndim else (arr, expected)
         raise CheckFailure(f"{what}: expected {float(want):.6g}{where}, got {float(got):.6g}"
                            + (f". Hint: {hint}" if hint else ""))
+
+
+def randomised(module, seed: int):
+    """``module`` with non-trivial weights and BN statistics drawn from ``seed`` (running variances kept positive),
+    in eval mode, so that every layer (conv, BN, ReLU) shows in the output a checker compares. Chapters 04 and 07."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                values = torch.randn(t.shape, generator=gen) * 0.3
+                t.copy_(values.abs() + 0.5 if name.endswith("running_var") else values)
+    return module.eval()

@@ -11,21 +11,10 @@ from torch import nn
 
 from posebook.blocks.hrnet import ExchangeUnit, Transition, conv_bn, fuse_path, upsample_path
 
-from ._core import CheckFailure, as_array, expect_close, exercise, guard
+from ._core import CheckFailure, as_array, expect_close, exercise, guard, randomised
 
 CHAPTER = "07_hrnet"
 CHANNELS = [4, 8, 16, 32]  # a narrow HRNet: C, 2C, 4C, 8C
-
-
-def _randomise(module: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial weights and BN statistics, so that every conv, BN and ReLU shows in the output."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.is_floating_point():
-                values = torch.randn(t.shape, generator=gen) * 0.3
-                t.copy_(values.abs() + 0.5 if name.endswith("running_var") else values)
-    return module.eval()
 
 
 def _branch_inputs(seed: int, size: int = 16) -> list[torch.Tensor]:
@@ -118,7 +107,7 @@ def check_fuse_path(fn):
     xs = [torch.randn(2, c, 16 >> b, 12 >> b, generator=gen) for b, c in enumerate(WIDTHS)]
     for j, i in PAIRS:
         what = f"fuse path from branch {j} to branch {i} (widths {WIDTHS})"
-        reference = _randomise(fuse_path(WIDTHS, j, i), seed=10 * j + i)
+        reference = randomised(fuse_path(WIDTHS, j, i), seed=10 * j + i)
         learner = fn(list(WIDTHS), j, i)
         steps = sum(isinstance(step, nn.Sequential) for step in learner) if isinstance(learner, nn.Sequential) else 0
         if j < i and isinstance(learner, nn.Sequential) and steps != i - j:
@@ -261,7 +250,7 @@ _EXCHANGE_HINTS = {
                    "own branch left out": _exchange_skip_self, "mean instead of sum": _exchange_mean})
 def check_exchange(fn):
     for branches, seed in [(2, 3), (4, 4)]:
-        unit = _randomise(ExchangeUnit(CHANNELS[:branches]), seed)
+        unit = randomised(ExchangeUnit(CHANNELS[:branches]), seed)
         paths = nn.ModuleList(nn.ModuleList(row) for row in unit)  # plain lists: no forward to call
         xs = _branch_inputs(seed)[:branches]
         with torch.no_grad():

@@ -15,7 +15,7 @@ from torch import nn
 from posebook.bench import count_params
 from posebook.models.simple_baseline import deconv_head
 
-from ._core import CheckFailure, as_array, expect_close, exercise, guard
+from ._core import CheckFailure, as_array, expect_close, exercise, guard, randomised
 
 CHAPTER = "04_simple_baseline"
 
@@ -153,17 +153,6 @@ def _head_widen_last(in_channels, channels, layers):
     return _head(in_channels, channels, layers, widen_last=True)
 
 
-def _randomise(module: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial weights and BN statistics, so that every deconvolution, BN and ReLU shows in the output."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.is_floating_point():
-                values = torch.randn(t.shape, generator=gen) * 0.3
-                t.copy_(values.abs() + 0.5 if name.endswith("running_var") else values)
-    return module.eval()
-
-
 def _layout(learner: object, reference: nn.Module, what: str) -> None:
     """The learner's module has the reference's state_dict keys and shapes (the official ``deconv_layers.*``)."""
     if not isinstance(learner, nn.Module):
@@ -197,7 +186,7 @@ def check_deconv_head(fn):
         raise CheckFailure(f"{what}: {count_params(mine):,} parameters, expected {count_params(paper):,}")
     for seed, (in_channels, channels, layers, (h, w)) in enumerate(HEAD_CASES):
         what = f"my_deconv_head({in_channels}, {channels}, {layers})"
-        reference = _randomise(deconv_head(in_channels, channels, layers), seed)
+        reference = randomised(deconv_head(in_channels, channels, layers), seed)
         learner = fn(in_channels, channels, layers)
         _layout(learner, reference, what)
         learner.load_state_dict(reference.state_dict())
