@@ -109,3 +109,42 @@ class Diagram:
         if title:
             ax.set_title(title, fontsize=fontsize + 2)
         return ax
+
+
+# ---- map sizes read from the layers (the ResNet-based diagrams: CPN, MSPN) ----------------------------------------
+
+def out_length(size: int, layer) -> int:
+    """Output length of a conv or pooling layer along one axis, from its kernel, stride, padding and dilation."""
+    k, s, p, d = (v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding,
+                                                             layer.dilation))
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def resnet_sizes(stem, layers, input_size) -> list[tuple[int, int]]:
+    """(H, W) after each of ``layers`` (a ResNet's layer1..layer4: C2..C5) for an input of ``input_size``: through the
+    ``stem`` layers (conv, pool), then each layer's first residual unit's convs. Chapters 05 and 06."""
+    size = list(input_size)
+    for layer in stem:
+        size = [out_length(n, layer) for n in size]
+    sizes = []
+    for layer in layers:
+        first = layer[0]
+        for name in ("conv1", "conv2", "conv3"):
+            conv = getattr(first, name, None)
+            if conv is not None:
+                size = [out_length(n, conv) for n in size]
+        sizes.append(tuple(size))
+    return sizes
+
+
+def check_input_size(input_size, where: str) -> tuple[int, int]:
+    """``input_size`` as (H, W), two ints of at least 32, else a ValueError naming ``where``. Chapters 05 and 06."""
+    try:
+        h, w = (int(v) for v in input_size)
+        ok = (h, w) == tuple(input_size) and h >= 32 and w >= 32
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}: input_size={input_size!r}; expected (H, W), two ints of at least 32 (the "
+                         f"paper's (256, 192))")
+    return h, w

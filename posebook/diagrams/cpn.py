@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torch import nn
-
-from posebook.diagrams.base import Diagram
+from posebook.diagrams.base import Diagram, check_input_size, resnet_sizes
 from posebook.models.cpn import CPN
 
 ROW = 1.8  # vertical distance between the levels' rows (C2 on top, C5 at the bottom)
@@ -32,49 +30,17 @@ class CPNDiagram(Diagram):
     non_local: bool = False
 
 
-def _out(size: int, layer: nn.Module) -> int:
-    """Output length of a conv or pooling layer along one axis."""
-    k, s, p, d = (v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding,
-                                                             layer.dilation))
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def _stage_sizes(backbone: nn.Module, input_size) -> list[tuple[int, int]]:
-    """(H, W) of C2..C5 for an input of ``input_size``: the stem, then each stage's first bottleneck's convs."""
-    size = list(input_size)
-    for layer in (backbone.conv1, backbone.maxpool):
-        size = [_out(n, layer) for n in size]
-    sizes = []
-    for i in range(1, 5):
-        first = getattr(backbone, f"layer{i}")[0]
-        for conv in (first.conv1, first.conv2, first.conv3):
-            size = [_out(n, conv) for n in size]
-        sizes.append(tuple(size))
-    return sizes
-
-
-def _check_input_size(input_size) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in input_size)
-        ok = (h, w) == tuple(input_size) and h >= 32 and w >= 32
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"cpn_layout: input_size={input_size!r}; expected (H, W), two ints of at least 32 (the "
-                         f"paper's (256, 192))")
-    return h, w
-
-
 def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
     """CPN as rows C2 (top) to C5 (bottom): ResNet stages, GlobalNet's laterals, top-down path and predictors, and
     RefineNet's branches and concatenation, with widths and map sizes at ``input_size``; :func:`cpn_diagram` draws
     it. CPN §3.2, Fig. 1; chapter 05."""
     if not isinstance(model, CPN):
         raise TypeError(f"cpn_layout: expected a CPN (posebook.models.create('cpn', ...)), got {type(model).__name__}")
-    h, w = _check_input_size(input_size)
+    h, w = check_input_size(input_size, "cpn_layout")
     backbone, global_net = model.backbone, model.global_net
     refine = getattr(model, "refine_net", None)
-    sizes = _stage_sizes(backbone, (h, w))  # C2..C5
+    sizes = resnet_sizes((backbone.conv1, backbone.maxpool),
+                         [getattr(backbone, f"layer{i}") for i in range(1, 5)], (h, w))  # C2..C5
     out_size = sizes[0]
     k = global_net.num_joints
     d = CPNDiagram(non_local=model.non_local is not None)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torch import nn
-
-from posebook.diagrams.base import Diagram
+from posebook.diagrams.base import Diagram, check_input_size, resnet_sizes
 from posebook.models.mspn import MSPN, kernel_schedule
 
 ROW = 1.5  # vertical distance between the strides' rows (stride 4 on top, 32 at the bottom)
@@ -35,42 +33,6 @@ class MSPNDiagram(Diagram):
     cross: list = field(default_factory=list)
 
 
-def _out(size: int, layer: nn.Module) -> int:
-    """Output length of a conv or pooling layer along one axis."""
-    k, s, p, d = (v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding,
-                                                             layer.dilation))
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def _layer_sizes(model: MSPN, input_size) -> list[tuple[int, int]]:
-    """(H, W) of layer1..layer4's outputs: the stem, then each layer's first block's convs."""
-    size = list(input_size)
-    for layer in (model.stem.conv1, model.stem.maxpool):
-        size = [_out(n, layer) for n in size]
-    sizes = []
-    unit = model.stages[0].downsample
-    for i in range(1, 5):
-        first = getattr(unit, f"layer{i}")[0]
-        for name in ("conv1", "conv2", "conv3"):
-            conv = getattr(first, name, None)
-            if conv is not None:
-                size = [_out(n, conv) for n in size]
-        sizes.append(tuple(size))
-    return sizes
-
-
-def _check_input_size(input_size) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in input_size)
-        ok = (h, w) == tuple(input_size) and h >= 32 and w >= 32
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"mspn_layout: input_size={input_size!r}; expected (H, W), two ints of at least 32 (the "
-                         f"paper's (256, 192))")
-    return h, w
-
-
 def mspn_layout(model: MSPN, input_size=(256, 192), coarse_to_fine: bool = True) -> MSPNDiagram:
     """MSPN as rows stride 4 (top) to 32 (bottom) and one block of columns per stage: layer1..layer4, the upsampling
     levels with their heatmaps' blur kernels (``kernel_schedule(stages, coarse_to_fine)``), and between stages the
@@ -79,8 +41,10 @@ def mspn_layout(model: MSPN, input_size=(256, 192), coarse_to_fine: bool = True)
     if not isinstance(model, MSPN):
         raise TypeError(f"mspn_layout: expected an MSPN (posebook.models.create('mspn', ...)), got "
                         f"{type(model).__name__}")
-    h, w = _check_input_size(input_size)
-    sizes = _layer_sizes(model, (h, w))
+    h, w = check_input_size(input_size, "mspn_layout")
+    unit = model.stages[0].downsample
+    sizes = resnet_sizes((model.stem.conv1, model.stem.maxpool),
+                         [getattr(unit, f"layer{i}") for i in range(1, 5)], (h, w))
     out_size = sizes[0]
     schedule = kernel_schedule(model.num_stages, coarse_to_fine)
     d = MSPNDiagram()
