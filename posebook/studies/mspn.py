@@ -19,11 +19,9 @@ of the official code, scaled to the heatmap). Run with ``python -m posebook.stud
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-import posebook
 from posebook import models
 from posebook.bench import count_params, gflops
 from posebook.keypoints import COCO
@@ -238,41 +236,4 @@ def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data), on
     the CPU with one thread's process time (an upper bound for two threads on a quiet machine). MSPN (Li et al.
     2019) study; chapter 06."""
-    import time
-
-    device = posebook.device()
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-        clock = time.process_time
-    else:
-        def clock():
-            torch.cuda.synchronize(device)
-            return time.perf_counter()
-    try:
-        net = model(config).to(device, memory_format=torch.channels_last).train()
-        params = count_params(net)
-        h, w = config["input_size"]
-        b, k = config["batch_size"], COCO.num_keypoints
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-        x = torch.randn(b, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-        t = [torch.rand(b, k, *config["heatmap_size"], device=device) for _ in TARGETS]
-        wt = [torch.ones(b, k, device=device) for _ in TARGETS]
-        loss_fn, timings = loss(config), []
-        for _ in range(4):
-            start = clock()
-            optimizer.zero_grad()
-            loss_fn(net(x), t, wt).backward()
-            optimizer.step()
-            timings.append(clock() - start)
-        step = float(np.median(timings[1:]))
-        net.eval()
-        with torch.no_grad():
-            start = clock()
-            net.predict(x)
-            per_crop = (clock() - start) / b
-    finally:
-        torch.set_num_threads(threads)
-    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
-    one_eval = config["val_people"] * (2 * per_crop + 0.01)  # flip test + decoding and COCOeval (~10 ms a person)
-    return step * config["steps"] + one_eval * evals, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step"
+    return topdown.estimate_run(model(config), loss(config), config, len(TARGETS))

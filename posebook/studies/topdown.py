@@ -141,3 +141,50 @@ def estimate_data(name: str, config: dict) -> tuple[float, str]:
         probe[i]
     seconds = (time.process_time() - start) / len(probe) * config["train_items"]
     return seconds, f"{config['train_items']} crops"
+
+
+def estimate_run(net, loss_fn, config: dict, targets: int) -> tuple[float, str]:
+    """Seconds for one training run of ``net`` with ``loss_fn`` on ``targets`` rendered targets per item, from a few
+    timed training steps and a timed forward pass on random data; on the CPU one thread's process time (an upper
+    bound for two threads on a quiet machine). Chapters 05 and 06."""
+    import torch
+
+    import posebook
+    from posebook.bench import count_params
+
+    device = posebook.device()
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+        clock = time.process_time
+    else:
+        def clock():
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+    try:
+        net = net.to(device, memory_format=torch.channels_last).train()
+        params = count_params(net)
+        h, w = config["input_size"]
+        b, k = config["batch_size"], COCO.num_keypoints
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+        x = torch.randn(b, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
+        t = [torch.rand(b, k, *config["heatmap_size"], device=device) for _ in range(targets)]
+        wt = [torch.ones(b, k, device=device) for _ in range(targets)]
+        timings = []
+        for _ in range(4):
+            start = clock()
+            optimizer.zero_grad()
+            loss_fn(net(x), t, wt).backward()
+            optimizer.step()
+            timings.append(clock() - start)
+        step = float(np.median(timings[1:]))
+        net.eval()
+        with torch.no_grad():
+            start = clock()
+            net.predict(x)
+            per_crop = (clock() - start) / b
+    finally:
+        torch.set_num_threads(threads)
+    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
+    one_eval = config["val_people"] * (2 * per_crop + 0.01)  # flip test + decoding and COCOeval (~10 ms a person)
+    return step * config["steps"] + one_eval * evals, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step"
