@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook.codecs import BlurHeatmap, GaussianHeatmap, dark_refine, gaussian_modulate, get_max_preds, quarter_offset
+from posebook.codecs import BlurHeatmap, GaussianHeatmap, VisibleBlurHeatmap, dark_refine, gaussian_modulate, get_max_preds, quarter_offset
 
 
 def random_keypoints(rng, n, margin, size=(256, 192)):
@@ -218,6 +218,26 @@ def test_blur_round_trip_is_within_three_quarters_of_a_stride(kernel, decode_ker
     # truncation to the cell, + stride / 2 to its centre (<= 2 px), then a quarter step toward the second
     # maximum (1 px): on a perfect target the neighbours tie, so the step's direction is arbitrary
     assert np.abs(err).max() <= 0.75 * 4 + 1e-6
+
+
+def test_blur_peak_255_draws_the_official_scale_and_decodes_to_the_same_keypoints_and_scores():
+    # MSPN's JointsDataset.generate_heatmap (and CPN-TF): heatmaps[i] /= maxi / 255; test: score = value / 255 + 0.5
+    one, official = BlurHeatmap(kernel=7), BlurHeatmap(kernel=7, peak=255)
+    kp, vis = [[43.9, 18.2], [100.0, 200.0], [-3.0, 5.0]], [2, 1, 2]
+    hm1, w1 = one.encode(kp, vis)
+    hm255, w255 = official.encode(kp, vis)
+    assert hm255.max() == pytest.approx(255) and w255.tolist() == w1.tolist()
+    np.testing.assert_allclose(hm255, hm1 * 255, rtol=1e-5)
+    prediction = np.random.default_rng(3).random((2, 17, 64, 48)).astype(np.float32)
+    (kp1, s1), (kp255, s255) = one.decode(prediction), official.decode(prediction * 255)
+    np.testing.assert_allclose(kp255, kp1, atol=1e-6)
+    np.testing.assert_allclose(s255, s1, rtol=1e-5)
+    assert "peak=255" in repr(official) and "peak" not in repr(one)
+    visible = VisibleBlurHeatmap(kernel=5, peak=255)
+    assert visible.encode(kp, vis)[0].max() == pytest.approx(255) and "peak=255" in repr(visible)
+    for bad in (0, -1.0, float("nan"), True, "255"):
+        with pytest.raises(ValueError, match="BlurHeatmap peak"):
+            BlurHeatmap(peak=bad)
 
 
 def test_blur_kernel_must_be_odd():

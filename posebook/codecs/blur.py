@@ -1,10 +1,12 @@
-"""Blur-kernel heatmap codec of CPN and MSPN: one hot pixel blurred by cv2.GaussianBlur, peak scaled to 1.
+"""Blur-kernel heatmap codec of CPN and MSPN: one hot pixel blurred by cv2.GaussianBlur, peak scaled to ``peak``.
 
 CPN's Gaussian targets (Chen et al., CVPR 2018) and its test-time decoding, checked against CPN-TF's ``dataset.py``
 (``joints_heatmap_gen``) and ``mptest.py`` and MSPN's ``JointsDataset.generate_heatmap`` and ``test.py``: the pixel
 ``int(x / stride)`` (truncation) is set, blurred with a (k, k) kernel and sigma 0 (OpenCV then uses
-0.3 ((k - 1) / 2 - 1) + 0.8), and the peak scaled to 255; here the peak is 1, so the same losses apply to every
-codec. Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
+0.3 ((k - 1) / 2 - 1) + 0.8), and the peak scaled to 255. ``peak=1`` (the default) gives maps on the scale of the
+other codecs; ``peak=255`` the official scale, which matters for networks whose predictor ends in a BatchNorm (CPN's
+and MSPN's): the BN's output starts with unit variance, about a hundred times the energy of a peak-1 target, so the
+loss is first spent on shrinking the BN's scale (chapter 06 measures it). Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
 and maps heatmap px to input px with x * stride + stride / 2 (x * 4 + 2 for stride 4). The flip test does not
 shift the flipped-back maps (``flip_shift = False``: CPN-TF's ``cv2.flip``, MSPN's ``flip_back``). Chapter 01.
 """
@@ -55,6 +57,9 @@ class BlurHeatmap(HeatmapCodec):
     and ours peak at 1 where theirs peak at 255, so ``value_ours = value_theirs / 255`` and the score is the same
     number. Rescoring's 0.2 threshold (HRNet's and CPN's test code) was set with that offset in place.
 
+    ``peak`` is the drawn maximum: 1 here by default, 255 in the official code (MSPN's codecs use it; see the module
+    docstring). Decoding is scale-free (the map is normalised by its maximum) and the score divides by ``peak``.
+
     ``visible_only=True`` gives MSPN's L2 targets (Li et al. 2019, the official ``JointsL2Loss``): only joints
     labelled visible (v = 2) inside the crop are drawn, and every joint gets weight 1, so the others are penalised
     towards zero (:class:`VisibleBlurHeatmap`; chapter 06).
@@ -65,8 +70,11 @@ class BlurHeatmap(HeatmapCodec):
     score_offset = 0.5
 
     def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 21,
-                 clamp: bool = True, visible_only: bool = False):
+                 clamp: bool = True, visible_only: bool = False, peak: float = 1.0):
         super().__init__(input_size, heatmap_size)
+        if isinstance(peak, bool) or not isinstance(peak, (int, float, np.integer, np.floating)) or not peak > 0 \
+                or not np.isfinite(peak):
+            raise ValueError(f"BlurHeatmap peak={peak!r}: expected a positive number (1, or the official 255)")
         for name, k in (("kernel", kernel), ("decode_kernel", decode_kernel)):
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"BlurHeatmap {name} must be an odd positive size, got {k}")
@@ -77,6 +85,7 @@ class BlurHeatmap(HeatmapCodec):
         self.decode_kernel = int(decode_kernel)
         self.clamp = bool(clamp)
         self.visible_only = bool(visible_only)
+        self.peak = float(peak)
 
     @property
     def sigma(self) -> float:
@@ -85,7 +94,8 @@ class BlurHeatmap(HeatmapCodec):
     def __repr__(self):
         return (f"BlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, kernel={self.kernel}, "
                 f"decode_kernel={self.decode_kernel}, clamp={self.clamp}"
-                + (", visible_only=True)" if self.visible_only else ")"))
+                + (", visible_only=True" if self.visible_only else "")
+                + (f", peak={self.peak:g})" if self.peak != 1 else ")"))
 
     def encode(self, keypoints, visibility) -> tuple[np.ndarray, np.ndarray]:
         """(K, 2) keypoints in input px, (K,) visibility -> (heatmaps (K, h, w), weights (K,)); off-crop weight 0
@@ -108,11 +118,12 @@ class BlurHeatmap(HeatmapCodec):
         for k in np.nonzero(drawn)[0]:
             heatmaps[k, cells[k, 1], cells[k, 0]] = 1.0
             blurred = cv2.GaussianBlur(heatmaps[k], (self.kernel, self.kernel), 0)
-            heatmaps[k] = blurred / blurred.max()
+            heatmaps[k] = blurred / (blurred.max() / self.peak)  # the official heatmaps[i] /= maxi / 255
         return heatmaps, weights
 
     def decode(self, heatmaps) -> tuple[np.ndarray, np.ndarray]:
-        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K) = map value there + 0.5)."""
+        """(B, K, h, w) numpy or torch -> (keypoints (B, K, 2) in input px, scores (B, K) = map value there / peak +
+        0.5)."""
         hm = _numpy(heatmaps)
         b, k, h, w = hm.shape
         coords = np.zeros((b, k, 2))
@@ -121,7 +132,7 @@ class BlurHeatmap(HeatmapCodec):
             for j in range(k):
                 x, y = toward_second_max(hm[i, j], self.decode_kernel)
                 coords[i, j] = x, y
-                scores[i, j] = hm[i, j, int(round(y)), int(round(x))] + self.score_offset
+                scores[i, j] = hm[i, j, int(round(y)), int(round(x))] / self.peak + self.score_offset
         return coords * self.stride + self.stride / 2, scores
 
 
@@ -134,10 +145,12 @@ class VisibleBlurHeatmap(BlurHeatmap):
     unlabelled (the official code sets its v to 0). Decoding is :class:`BlurHeatmap`'s.
     """
 
-    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 5):
+    def __init__(self, input_size=(256, 192), heatmap_size=(64, 48), kernel: int = 7, decode_kernel: int = 5,
+                 peak: float = 1.0):
         super().__init__(input_size, heatmap_size, kernel=kernel, decode_kernel=decode_kernel, clamp=False,
-                         visible_only=True)
+                         visible_only=True, peak=peak)
 
     def __repr__(self):
         return (f"VisibleBlurHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"kernel={self.kernel}, decode_kernel={self.decode_kernel})")
+                f"kernel={self.kernel}, decode_kernel={self.decode_kernel}"
+                + (f", peak={self.peak:g})" if self.peak != 1 else ")"))
