@@ -243,12 +243,12 @@ def test_two_stage_loss_equals_the_official_formula_on_the_codecs_targets():
     encoded = [[c.encode(kp[n], v[n]) for n in range(b)] for c in codecs]
     targets = [torch.from_numpy(np.stack([t for t, _ in e])) for e in encoded]
     weights = [torch.from_numpy(np.stack([w for _, w in e])) for e in encoded]
-    outputs = [torch.rand(b, k, 16, 12, generator=g) for _ in range(8)]
-    # the official labels: every kernel drawn for labelled joints inside the crop (v set to 0 outside)
+    outputs = [torch.rand(b, k, 16, 12, generator=g) * 255 for _ in range(8)]
+    # the official labels: every kernel drawn for labelled joints inside the crop (v set to 0 outside), peak 255
     inside = (kp[..., 0] >= 0) & (kp[..., 0] < 48) & (kp[..., 1] >= 0) & (kp[..., 1] < 64)
     valids = torch.from_numpy(np.where(inside, v, 0))
     labels = [torch.from_numpy(np.stack([BlurHeatmap(size, (16, 12), kernel, 5, clamp=False).encode(kp[n], v[n])[0]
-                                         for n in range(b)])) for kernel in (15, 11, 9, 7, 5)]
+                                         for n in range(b)]) * 255) for kernel in (15, 11, 9, 7, 5)]
     ours = mspn_loss(2)(outputs, targets, weights)
     assert ours.item() == pytest.approx(official_mspn_loss(outputs, labels, valids, 2).item(), rel=1e-6)
 

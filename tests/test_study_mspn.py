@@ -33,9 +33,12 @@ def claims(profile: str) -> dict:
 
 def test_chapter_06_declares_stages_aggregation_coarse_to_fine_and_the_hourglass():
     declared = claims("cpu")
-    assert list(declared) == ["stages", "aggregation", "coarse_to_fine", "vs_hourglass"]
-    assert all(c.metric == "PCK@0.2" and len(c.seeds) >= 3 for c in declared.values())
-    assert all(c.effect[0] == "two_stages" and c.sign == 1 for c in declared.values())
+    assert list(declared) == ["stages", "aggregation", "coarse_to_fine", "vs_hourglass", "target_peak"]
+    assert all(c.metric == "PCK@0.1" and len(c.seeds) >= 3 for c in declared.values())
+    assert all(c.effect[0] == "two_stages" and c.sign == 1 for n, c in declared.items() if n != "target_peak")
+    assert declared["target_peak"].effect == ("one_stage", "peak_one") and declared["target_peak"].sign == 1
+    assert declared["target_peak"].variant("one_stage").of == "stages/one_stage"
+    assert "255" in declared["target_peak"].paper
     assert "71.5 / 74.5 / 75.2 / 75.9" in declared["stages"].paper
     for name in ("aggregation", "coarse_to_fine"):  # the paper's base / +CTF / +CTF+CSFA rows
         assert "73.3" in declared[name].paper and "74.2" in declared[name].paper and "74.5" in declared[name].paper
@@ -51,11 +54,19 @@ def test_trained_variants_differ_from_the_two_stage_mspn_only_in_what_they_test(
     assert base["model"]["arch"] == "mspn" and base["model"]["stages"] == 2 and base["model"]["aggregation"]
     assert base["loss"] == {"kernels": [[15, 11, 9, 7], [11, 9, 7, 5]], "topk": 8}
     trained = [v for c in declared.values() for v in c.variants if v.of is None]
-    assert [v.name for v in trained] == ["one_stage", "two_stages", "no_aggregation", "one_kernel", "hourglass"]
+    assert [v.name for v in trained] == ["one_stage", "two_stages", "no_aggregation", "one_kernel", "hourglass",
+                                         "peak_one"]
+    assert base["codec"]["peak"] == 255  # the official targets' scale
     changed = {}
     for v in trained:
         assert v.config["val_people"] >= 200 and v.config["max_people"] == 4 and v.config["scene"] == {}
-        assert {k for k in base if k not in ("model", "loss") and v.config[k] != base[k]} == set()
+        data = {k for k in base if k not in ("model", "loss") and v.config[k] != base[k]}
+        if v.name == "peak_one":  # the same targets with peak 1, the rest of the data the same
+            assert data == {"codec"} and v.config["codec"] == dict(base["codec"], peak=1)
+            assert v.config["model"] == declared["stages"].variant("one_stage").config["model"]
+            assert v.config["loss"] == declared["stages"].variant("one_stage").config["loss"]
+            continue
+        assert data == set()
         model = {k for k in set(base["model"]) | set(v.config["model"])
                  if v.config["model"].get(k) != base["model"].get(k)}
         changed[v.name] = (model, v.config["loss"] != base["loss"])
@@ -176,12 +187,14 @@ def test_the_study_codec_spec_keeps_cpns_codecs_and_adds_mspns():
     assert [(c.kernel, c.visible_only, c.clamp) for c in every] == [(k, v, False) for k, v in S.TARGETS]
     kp, v = [[10.0, 10.0], [30.0, 20.0], [95.0, 50.0], [120.0, 50.0]], [2, 1, 2, 2]  # the last beyond the crop
     target, weight = every[0].encode(kp, v)
-    assert weight.tolist() == [1, 1, 1, 1] and target[0].max() == 1 and not target[1].any() and not target[3].any()
+    assert weight.tolist() == [1, 1, 1, 1] and target[0].max() == pytest.approx(255) and not target[1].any() and not target[3].any()
     target, weight = every[-1].encode(kp, v)
-    assert weight.tolist() == [1, 1, 1, 0] and target[1].max() == 1 and not target[3].any()
-    for bad in (dict(visible_only=[True]), dict(clamp="no"), dict(sigma=2)):
+    assert weight.tolist() == [1, 1, 1, 0] and target[1].max() == pytest.approx(255) and not target[3].any()
+    assert all(c.peak == 255 for c in every) and all(c.peak == 1 for c in old)
+    assert all(c.peak == 1 for c in topdown.codecs(dict(settings, codec=dict(settings["codec"], peak=1))))
+    for bad in (dict(visible_only=[True]), dict(clamp="no"), dict(sigma=2), dict(peak=0)):
         spec = dict(kernels=[7, 5], decode_kernel=5, **bad)
-        with pytest.raises(ValueError, match="study codec"):
+        with pytest.raises(ValueError, match="study codec|BlurHeatmap peak"):
             topdown.codecs(dict(settings, codec=spec))
     assert isinstance(every[-1], BlurHeatmap)
 

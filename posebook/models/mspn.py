@@ -23,6 +23,8 @@ Coarse-to-fine supervision (§3, as the official code): each stage's four output
 early to late stages, so the official schedule is followed. The loss is L2 on every output and online hard keypoint
 mining (top 8 of 17 joints) on each stage's finest, the three coarser outputs weighted 1/4; the L2 targets draw only
 joints labelled visible (v = 2) and penalise every joint, the OHKM term masks unlabelled ones, as the official code.
+The targets peak at 255, as the official code's (``PEAK``): every predictor ends in a BatchNorm, and against peak-1
+targets its unit-variance output is mostly noise to be shrunk away (chapter 06 measures the difference).
 
 Where we differ from the official code: no bias before each BN (above), and upsampling with the book's half-pixel
 bilinear resize (CPN's, chapter 05) instead of ``align_corners=True``.
@@ -42,6 +44,8 @@ STAGES = (1, 2, 3, 4)  # the paper's MSPNs
 LEVELS = 4  # heatmaps per stage, one per upsampling level (stride 32, 16, 8, 4)
 KERNELS = (15, 11, 9, 7, 5)  # the official TRAIN.GAUSSIAN_KERNELS: cv2.GaussianBlur sizes, widest first
 DECODE_KERNEL = 5  # the official test-time blur on COCO (9 on MPII)
+PEAK = 255  # the official targets' maximum: the predictors end in a BatchNorm, whose unit-variance output starts far
+# above a peak-1 target's energy (chapter 06 trains both)
 TOPK = 8  # the official LOSS.TOPK: OHKM keeps each sample's 8 hardest joints
 COARSE_WEIGHT = 0.25  # the official loss divides each stage's three coarser outputs' L2 by 4
 
@@ -125,16 +129,16 @@ def kernel_schedule(stages: int, coarse_to_fine: bool = True) -> list[tuple[int,
 
 
 def mspn_codecs(stages: int = 2, input_size=(256, 192), heatmap_size=(64, 48), coarse_to_fine: bool = True,
-                decode_kernel: int = DECODE_KERNEL) -> list[BlurHeatmap]:
+                decode_kernel: int = DECODE_KERNEL, peak: float = PEAK) -> list[BlurHeatmap]:
     """One codec per MSPN output, in ``forward``'s order: per stage, three :class:`VisibleBlurHeatmap` (L2) and a
-    :class:`BlurHeatmap` (OHKM, unlabelled joints weight 0), kernels from ``kernel_schedule``, ``clamp=False`` and
-    test blur 5, as the official code. The last one decodes. Li et al. 2019, §3; chapter 06."""
+    :class:`BlurHeatmap` (OHKM, unlabelled joints weight 0), kernels from ``kernel_schedule``, ``clamp=False``, test
+    blur 5 and targets peaking at 255, as the official code. The last one decodes. Li et al. 2019, §3; chapter 06."""
     codecs: list[BlurHeatmap] = []
     for kernels in kernel_schedule(stages, coarse_to_fine):
-        codecs += [VisibleBlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel)
+        codecs += [VisibleBlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel, peak=peak)
                    for k in kernels[:-1]]
         codecs.append(BlurHeatmap(input_size, heatmap_size, kernel=kernels[-1], decode_kernel=decode_kernel,
-                                  clamp=False))
+                                  clamp=False, peak=peak))
     return codecs
 
 

@@ -36,8 +36,8 @@ def codecs(settings: dict):
     ``settings["codec"] = {"kernels": [...], "decode_kernel": k}``, one ``BlurHeatmap`` per kernel (CPN's and MSPN's
     targets, one per model output; the last decodes). Optional ``"visible_only"`` (one bool, or one per kernel: draw
     only joints labelled visible and weight every joint, MSPN's L2 targets) and ``"clamp"`` (the same forms; False:
-    a joint past the crop's right or bottom edge is not drawn, as MSPN) default to CPN's False and True.
-    Chapters 05 and 06."""
+    a joint past the crop's right or bottom edge is not drawn, as MSPN) default to CPN's False and True; optional
+    ``"peak"`` (one number for every kernel, default 1; MSPN's official 255). Chapters 05 and 06."""
     spec = settings.get("codec")
     if spec is None:
         return None
@@ -45,10 +45,10 @@ def codecs(settings: dict):
 
     if not isinstance(spec, dict) or not spec.get("kernels") or "decode_kernel" not in spec:
         raise ValueError(f"study codec={spec!r}: expected {{'kernels': [k, ...], 'decode_kernel': k}}")
-    unknown = sorted(set(spec) - {"kernels", "decode_kernel", "visible_only", "clamp"})
+    unknown = sorted(set(spec) - {"kernels", "decode_kernel", "visible_only", "clamp", "peak"})
     if unknown:
         raise ValueError(f"study codec={spec!r}: unknown keys {unknown}; expected kernels, decode_kernel and "
-                         f"optionally visible_only and clamp")
+                         f"optionally visible_only, clamp and peak")
     kernels = list(spec["kernels"])
 
     def per_kernel(name: str, default: bool) -> list[bool]:
@@ -61,7 +61,7 @@ def codecs(settings: dict):
 
     visible, clamp = per_kernel("visible_only", False), per_kernel("clamp", True)
     return [BlurHeatmap(tuple(settings["input_size"]), tuple(settings["heatmap_size"]), kernel=k,
-                        decode_kernel=spec["decode_kernel"], clamp=c, visible_only=v)
+                        decode_kernel=spec["decode_kernel"], clamp=c, visible_only=v, peak=spec.get("peak", 1))
             for k, v, c in zip(kernels, visible, clamp)]
 
 
