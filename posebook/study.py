@@ -284,17 +284,35 @@ class Run:
 
 def plan(chapter: str, profile: str, only: Sequence[str] | None = None, root=None) -> list[Run]:
     """Every run the selected claims need (those read through ``of`` included), each once, in declaration order.
-    Chapter 03."""
+
+    ``only`` names claims ("ohkm") or single variants of a claim ("ohkm/M4", "ohkm/M8": the runs that variant reads),
+    so that one study can be split into lanes that never train the same run twice. Chapter 03."""
     claims = chapter_claims(chapter, profile)
     by_name = {c.name: c for c in claims}
-    unknown = sorted(set(only or ()) - set(by_name))
+    only = list(only or ())
+    unknown = sorted({o for o in only if o.split("/")[0] not in by_name})
     if unknown:
         raise ValueError(f"--only {unknown}: chapter {claims[0].chapter if claims else chapter} declares "
                          f"{sorted(by_name)}")
-    wanted = [c for c in claims if not only or c.name in only]
+    picked: dict[str, set[str]] = {}  # claim -> the variants named (empty: every variant of the claim)
+    for o in only:
+        name, _, variant = o.partition("/")
+        picked.setdefault(name, set())
+        if variant:
+            if variant not in {v.name for v in by_name[name].variants}:
+                raise ValueError(f"--only {o}: claim {name} has the variants "
+                                 f"{[v.name for v in by_name[name].variants]}")
+            picked[name].add(variant)
+        elif "/" in o:
+            raise ValueError(f"--only {o}: expected CLAIM or CLAIM/VARIANT")
+    # a bare claim name selects all of its variants, even when a CLAIM/VARIANT of it is also given
+    whole = {o for o in only if "/" not in o}
+    wanted = [c for c in claims if not only or c.name in picked]
     pairs: list[tuple[Claim, Variant]] = []
     for claim in wanted:
         for v in claim.variants:
+            if only and claim.name not in whole and v.name not in picked[claim.name]:
+                continue
             pair = (by_name[v.of.split("/")[0]], _source(by_name, claim, v)) if v.of else (claim, v)
             if all(pair[0] is not c or pair[1] is not w for c, w in pairs):
                 pairs.append(pair)
@@ -683,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapter", help="a chapter ('03' or '03_stacked_hourglass'), or 'summary'")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="study size (default: $POSEBOOK_PROFILE if a study profile, else gpu/cpu by device)")
-    parser.add_argument("--only", action="append", default=None, metavar="CLAIM", help="run only this claim")
+    parser.add_argument("--only", action="append", default=None, metavar="CLAIM[/VARIANT]",
+                        help="run only this claim, or only this variant of it (repeatable: a lane of a study)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and estimate their minutes")
     parser.add_argument("--json", action="store_true", help="summary: end with one line of JSON")
     parser.add_argument("--page", default=None, metavar="MD",

@@ -122,6 +122,21 @@ def test_only_a_reading_claim_runs_the_runs_it_reads(toy):
     assert sorted(labels) == sorted(f"trained_claim/{v} seed {s}" for v in "xy" for s in range(3))
 
 
+def test_only_one_variant_of_a_claim_runs_its_runs_and_nothing_else(toy):
+    assert [label for _, label in _run(only=["trained_claim/y"])] == [f"trained_claim/y seed {s}" for s in range(3)]
+    assert CALLS == [(0.5, s) for s in range(3)]
+    # a reading variant names the runs it reads; two lanes with disjoint variants never train one run twice
+    assert [label for _, label in _run(only=["reader/early", "probe_claim/b"])] == (  # in declaration order
+        [f"probe_claim/b seed {s}" for s in range(3)] + [f"trained_claim/x seed {s}" for s in range(3)])
+    assert [s for s, _ in _run(only=["trained_claim"])] == ["skipped"] * 6
+    with pytest.raises(ValueError, match=r"--only trained_claim/z: claim trained_claim has the variants \['x', 'y'\]"):
+        _run(only=["trained_claim/z"])
+    with pytest.raises(ValueError, match="expected CLAIM or CLAIM/VARIANT"):
+        _run(only=["trained_claim/"])
+    with pytest.raises(ValueError, match=r"--only \['nope/x'\]"):
+        _run(only=["nope/x"])
+
+
 def test_records_are_written_atomically(toy, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
