@@ -179,7 +179,9 @@ def test_cpn_codecs_give_one_target_per_output_widest_on_the_coarsest_level():
     assert [c.kernel for c in codecs] == [15, 11, 9, 7, 7]
     assert all(c.heatmap_size == (16, 12) and c.decode_kernel == 21 for c in codecs)
     kp, vis = np.array([[20.0, 30.0]]), np.array([2])
-    widths = [(c.encode(kp, vis)[0][0] > 0.5).sum() for c in codecs]  # pixels above half the peak
+    assert all(c.peak == 255 for c in codecs)  # CPN-TF: target /= amax / 255
+    assert max(c.encode(kp, vis)[0].max() for c in codecs) == pytest.approx(255)
+    widths = [(c.encode(kp, vis)[0][0] > 0.5 * c.peak).sum() for c in codecs]  # pixels above half the peak
     assert widths[0] > widths[3] and widths[3] == widths[4]
     assert [c.kernel for c in cpn_codecs(global_kernels=(7, 9, 11, 15))] == [7, 9, 11, 15, 7]  # the released order
 

@@ -24,7 +24,7 @@ def test_chapter_05_declares_refinenet_ohkm_non_local_and_the_baseline_on_occlud
     assert list(declared) == ["refinenet", "refinenet_visible", "ohkm", "ohkm_visible", "non_local",
                               "non_local_visible", "vs_simple_baseline", "vs_simple_baseline_visible"]
     for name, claim in declared.items():
-        assert claim.metric == ("PCK@0.2.visible" if name.endswith("_visible") else "PCK@0.2.occluded")
+        assert claim.metric == ("PCK@0.1.visible" if name.endswith("_visible") else "PCK@0.1.occluded")
         if name.endswith("_visible"):  # the same runs, read on the visible keypoints: nothing new to train
             twin = declared[name[: -len("_visible")]]
             assert [v.name for v in claim.variants] == [v.name for v in twin.variants]
@@ -43,12 +43,17 @@ def test_trained_variants_differ_from_cpn_in_the_one_setting_they_test(profile):
     base = declared["refinenet"].variant("cpn").config
     assert base["model"]["arch"] == "cpn" and base["model"]["refine"] and not base["model"]["non_local"]
     assert base["loss"] == {"refine_topk": 8} and base["codec"]["kernels"] == [15, 11, 9, 7, 7]
+    assert base["codec"]["peak"] == 255
     trained = [v for c in declared.values() for v in c.variants if v.of is None]
     assert len(trained) == 6 and all(len(c.seeds) >= 3 for c in declared.values())
     changed = {}
     for v in trained:
         assert v.config["val_people"] >= 200 and v.config["max_people"] >= 2 and v.config["scene"] == {}
-        assert {k for k in base if k not in ("model", "loss") and v.config[k] != base[k]} == set()
+        data = {k for k in base if k not in ("model", "loss") and v.config[k] != base[k]}
+        if v.name == "simple_baseline":  # its head has no BatchNorm: the same targets at peak 1
+            assert data == {"codec"} and dict(v.config["codec"], peak=255) == base["codec"]
+        else:
+            assert data == set()
         model = {k for k in set(base["model"]) | set(v.config["model"]) if v.config["model"].get(k) != base["model"].get(k)}
         changed[v.name] = (model, v.config["loss"] != base["loss"])
     assert changed["globalnet"] == ({"refine"}, False) and changed["non_local"] == ({"non_local"}, False)
@@ -140,7 +145,7 @@ def test_rendered_items_keep_one_target_per_output(tmp_path, monkeypatch):
     item, direct = items[1], data[1]
     assert isinstance(item["target"], list) and len(item["target"]) == 5
     for a, b in zip(item["target"], direct["target"]):
-        assert torch.allclose(a, b, atol=1e-3)  # float16 storage
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)  # float16 storage (targets peak at 255)
     # the coarser GlobalNet levels have the wider blur: more of the map is lit
     lit = [float((t > 0.05).float().sum()) for t in item["target"][:4]]
     assert lit == sorted(lit, reverse=True) and lit[0] > lit[3]

@@ -181,7 +181,7 @@ def test_the_study_codec_spec_keeps_cpns_codecs_and_adds_mspns():
     assert [(c.kernel, c.clamp, c.visible_only, c.decode_kernel) for c in old] == [(k, True, False, 11) for k in
                                                                                    (15, 11, 9, 7, 7)]
     assert repr(old[0]) == ("BlurHeatmap(input_size=(128, 96), heatmap_size=(32, 24), kernel=15, decode_kernel=11, "
-                            "clamp=True)")
+                            "clamp=True, peak=255)")
     settings = topdown.data_settings(claims("cpu")["stages"].variant("two_stages").config)
     every = topdown.codecs(settings)
     assert [(c.kernel, c.visible_only, c.clamp) for c in every] == [(k, v, False) for k, v in S.TARGETS]
@@ -190,7 +190,7 @@ def test_the_study_codec_spec_keeps_cpns_codecs_and_adds_mspns():
     assert weight.tolist() == [1, 1, 1, 1] and target[0].max() == pytest.approx(255) and not target[1].any() and not target[3].any()
     target, weight = every[-1].encode(kp, v)
     assert weight.tolist() == [1, 1, 1, 0] and target[1].max() == pytest.approx(255) and not target[3].any()
-    assert all(c.peak == 255 for c in every) and all(c.peak == 1 for c in old)
+    assert all(c.peak == 255 for c in every) and all(c.peak == 255 for c in old)
     assert all(c.peak == 1 for c in topdown.codecs(dict(settings, codec=dict(settings["codec"], peak=1))))
     for bad in (dict(visible_only=[True]), dict(clamp="no"), dict(sigma=2), dict(peak=0)):
         spec = dict(kernels=[7, 5], decode_kernel=5, **bad)

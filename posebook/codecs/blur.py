@@ -44,6 +44,10 @@ def toward_second_max(heatmap: np.ndarray, kernel: int, border: int = 10) -> tup
     return float(np.clip(pos[0], 0, w - 1)), float(np.clip(pos[1], 0, h - 1))
 
 
+#: the official CPN and MSPN targets' maximum (CPN-TF's ``joints_heatmap_gen``, MSPN's ``generate_heatmap``)
+OFFICIAL_PEAK = 255
+
+
 class BlurHeatmap(HeatmapCodec):
     """Keypoints (input px) <-> CPN/MSPN blur-kernel heatmaps (one hot pixel, GaussianBlur k x k, peak 1).
 

@@ -23,7 +23,9 @@ and the finest level the tightest. ``cpn_codecs(global_kernels=(7, 9, 11, 15))``
 Loss, as the official code: L2 on the GlobalNet outputs (the sum of the four, divided by 4, halved) plus OHKM
 (top-8) on RefineNet's, the official OHKM term carrying no 0.5, as one object:
 ``MultiOutputLoss([JointsMSELoss()] * 4 + [JointsOHKMMSELoss(topk=8)], weights=[0.25] * 4 + [2.0])`` on the five
-outputs (equal to the official total: ``tests/test_losses.py``). The official GlobalNet target zeroes joints not
+outputs (equal to the official total: ``tests/test_losses.py``). The targets peak at 255, as the official code's
+(``PEAK``): every predictor ends in a BatchNorm, whose unit-variance output would swamp a peak-1 target (chapter 06
+measures it on MSPN, whose predictors are built the same way). The official GlobalNet target zeroes joints not
 labelled visible (v < 2) but still penalises them; RefineNet's masks unlabelled ones.
 """
 from __future__ import annotations
@@ -32,11 +34,12 @@ from torch import Tensor, nn
 
 from posebook.blocks.cpn import GlobalNet, NonLocalBlock, RefineNet
 from posebook.blocks.resnet import ResNet
-from posebook.codecs.blur import BlurHeatmap
+from posebook.codecs.blur import OFFICIAL_PEAK, BlurHeatmap
 
 DEPTHS = (50, 101, 152)  # the bottleneck ResNets: C2..C5 = 256/512/1024/2048 channels
 GLOBAL_KERNELS = (15, 11, 9, 7)  # GlobalNet targets, coarse (C5) to fine (C2)
 REFINE_KERNEL = 7
+PEAK = OFFICIAL_PEAK  # CPN-TF draws its targets peaking at 255; GlobalNet's and RefineNet's predictors end in a BN
 
 
 class CPN(nn.Module):
@@ -88,12 +91,14 @@ class CPN(nn.Module):
 
 
 def cpn_codecs(input_size=(256, 192), heatmap_size=(64, 48), global_kernels=GLOBAL_KERNELS,
-               refine_kernel: int = REFINE_KERNEL, decode_kernel: int = 21) -> list[BlurHeatmap]:
+               refine_kernel: int = REFINE_KERNEL, decode_kernel: int = 21, peak: float = PEAK) -> list[BlurHeatmap]:
     """One :class:`BlurHeatmap` per CPN output, in ``forward``'s order: GlobalNet C5..C2 (kernels 15, 11, 9, 7),
-    then RefineNet (7, the one that decodes). Chen et al., CVPR 2018, §3.2; chapter 05."""
+    then RefineNet (7, the one that decodes), targets peaking at 255 as CPN-TF's (every predictor ends in a
+    BatchNorm; chapter 06 measures why the scale matters). Chen et al., CVPR 2018, §3.2; chapter 05."""
     global_kernels = tuple(global_kernels)
     if len(global_kernels) != len(GLOBAL_KERNELS):
         raise ValueError(f"cpn_codecs global_kernels={global_kernels!r}: expected {len(GLOBAL_KERNELS)} kernels, "
                          f"one per GlobalNet level, coarse (C5) to fine (C2)")
-    return ([BlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel) for k in global_kernels]
-            + [BlurHeatmap(input_size, heatmap_size, kernel=refine_kernel, decode_kernel=decode_kernel)])
+    return ([BlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel, peak=peak)
+             for k in global_kernels]
+            + [BlurHeatmap(input_size, heatmap_size, kernel=refine_kernel, decode_kernel=decode_kernel, peak=peak)])

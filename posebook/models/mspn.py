@@ -37,15 +37,15 @@ from torch import Tensor, nn
 
 from posebook.blocks.mspn import SingleStageModule
 from posebook.blocks.resnet import BN_MOMENTUM, RESNET_SPECS
-from posebook.codecs.blur import BlurHeatmap, VisibleBlurHeatmap
+from posebook.codecs.blur import OFFICIAL_PEAK, BlurHeatmap, VisibleBlurHeatmap
 from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
 
 STAGES = (1, 2, 3, 4)  # the paper's MSPNs
 LEVELS = 4  # heatmaps per stage, one per upsampling level (stride 32, 16, 8, 4)
 KERNELS = (15, 11, 9, 7, 5)  # the official TRAIN.GAUSSIAN_KERNELS: cv2.GaussianBlur sizes, widest first
 DECODE_KERNEL = 5  # the official test-time blur on COCO (9 on MPII)
-PEAK = 255  # the official targets' maximum: the predictors end in a BatchNorm, whose unit-variance output starts far
-# above a peak-1 target's energy (chapter 06 trains both)
+PEAK = OFFICIAL_PEAK  # the official targets' maximum, 255: the predictors end in a BatchNorm, whose unit-variance
+# output starts far above a peak-1 target's energy (chapter 06 trains both)
 TOPK = 8  # the official LOSS.TOPK: OHKM keeps each sample's 8 hardest joints
 COARSE_WEIGHT = 0.25  # the official loss divides each stage's three coarser outputs' L2 by 4
 
