@@ -5,8 +5,8 @@ CPN's Gaussian targets (Chen et al., CVPR 2018) and its test-time decoding, chec
 ``int(x / stride)`` (truncation) is set, blurred with a (k, k) kernel and sigma 0 (OpenCV then uses
 0.3 ((k - 1) / 2 - 1) + 0.8), and the peak scaled to 255. ``peak=1`` (the default) gives maps on the scale of the
 other codecs; ``peak=255`` the official scale, which matters for networks whose predictor ends in a BatchNorm (CPN's
-and MSPN's): the BN's output starts with unit variance, about a hundred times the energy of a peak-1 target, so the
-loss is first spent on shrinking the BN's scale (chapter 06 measures it). Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
+and MSPN's): the BN's output starts with unit variance, hundreds of times the mean square of a peak-1 target, so
+the loss is first spent on shrinking the BN's scale (chapter 06 measures both). Decoding blurs again, moves 0.25 px from the maximum toward the second maximum (a direction, not a sign)
 and maps heatmap px to input px with x * stride + stride / 2 (x * 4 + 2 for stride 4). The flip test does not
 shift the flipped-back maps (``flip_shift = False``: CPN-TF's ``cv2.flip``, MSPN's ``flip_back``). Chapter 01.
 """
