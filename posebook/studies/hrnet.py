@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -230,41 +229,17 @@ def estimate_data(profile: str) -> tuple[float, str]:
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data);
     on the CPU with one thread's process time (an upper bound for two threads on a quiet machine). Chapter 07."""
+    if kind != "probe":  # a training run: timed as every top-down study's
+        return topdown.estimate_run(_model(config), JointsMSELoss(), config)
     device = posebook.device()
     threads = torch.get_num_threads()
     clock, _ = _timer(device)
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        model = _model(config)
-        params = count_params(model)
-        if kind == "probe":
-            start = clock()
-            erf_probe(config, 0)
-            return clock() - start, f"{params / 1e6:.3f}M params"
-        h, w = config["input_size"]
-        model = model.to(device, memory_format=torch.channels_last).train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        x = torch.randn(config["batch_size"], 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-        t = torch.rand(config["batch_size"], COCO.num_keypoints, *config["heatmap_size"], device=device)
-        wt = torch.ones(config["batch_size"], COCO.num_keypoints, device=device)
-        loss_fn, timings = JointsMSELoss(), []
-        for _ in range(4):
-            start = clock()
-            optimizer.zero_grad()
-            loss_fn(model(x), t, wt).backward()
-            optimizer.step()
-            timings.append(clock() - start)
-        step = float(np.median(timings[1:]))
-        model.eval()
-        with torch.no_grad():
-            start = clock()
-            model(x)
-            per_crop = (clock() - start) / config["batch_size"]
+        params = count_params(_model(config))
+        start = clock()
+        erf_probe(config, 0)
+        return clock() - start, f"{params / 1e6:.3f}M params"
     finally:
         torch.set_num_threads(threads)
-    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
-    # each evaluation: flip test (2 forwards per person) + decoding and COCOeval (~10 ms per person, measured in 03)
-    one_eval = config["val_people"] * (2 * per_crop + 0.01)
-    seconds = step * config["steps"] + one_eval * evals
-    return seconds, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step, {one_eval:.0f} s/eval"

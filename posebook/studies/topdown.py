@@ -143,10 +143,11 @@ def estimate_data(name: str, config: dict) -> tuple[float, str]:
     return seconds, f"{config['train_items']} crops"
 
 
-def estimate_run(net, loss_fn, config: dict, targets: int) -> tuple[float, str]:
-    """Seconds for one training run of ``net`` with ``loss_fn`` on ``targets`` rendered targets per item, from a few
-    timed training steps and a timed forward pass on random data; on the CPU one thread's process time (an upper
-    bound for two threads on a quiet machine). Chapters 05 and 06."""
+def estimate_run(net, loss_fn, config: dict, targets: int | None = None) -> tuple[float, str]:
+    """Seconds for one training run of ``net`` with ``loss_fn`` on ``targets`` rendered targets per item (None: one
+    target tensor, a single-output network's), from a few timed training steps and a timed forward pass on random
+    data; on the CPU one thread's process time (an upper bound for two threads on a quiet machine). Chapters 05, 06
+    and 07."""
     import torch
 
     import posebook
@@ -168,8 +169,10 @@ def estimate_run(net, loss_fn, config: dict, targets: int) -> tuple[float, str]:
         b, k = config["batch_size"], COCO.num_keypoints
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
         x = torch.randn(b, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-        t = [torch.rand(b, k, *config["heatmap_size"], device=device) for _ in range(targets)]
-        wt = [torch.ones(b, k, device=device) for _ in range(targets)]
+        t = [torch.rand(b, k, *config["heatmap_size"], device=device) for _ in range(targets or 1)]
+        wt = [torch.ones(b, k, device=device) for _ in range(targets or 1)]
+        if targets is None:
+            t, wt = t[0], wt[0]
         timings = []
         for _ in range(4):
             start = clock()
