@@ -63,6 +63,25 @@ def reference_dir() -> Path:
     return _shared("reference")
 
 
+def assert_close(actual, expected, rel: float = 1e-5, what: str = "") -> None:
+    """``actual`` equals ``expected`` up to ``rel`` times the largest magnitude in ``expected``.
+
+    A hand computation of a network's activations sums many float32 products; how those sums round depends on the
+    machine's kernels, so the error grows with the values' magnitude, not with each element's own size (an element
+    near 0 in a map whose values reach 500 carries the rounding of the 500s). A fixed small ``atol`` passes on one
+    machine and fails on the next: scale it to the values, or compute in float64."""
+    import numpy as np
+    import torch
+
+    a = actual.detach().double().cpu().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual, float)
+    e = expected.detach().double().cpu().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected, float)
+    assert a.shape == e.shape, f"{what} shapes differ: {a.shape} vs {e.shape}"
+    scale = float(np.abs(e).max()) if e.size else 0.0
+    tol = rel * max(scale, 1e-3)
+    err = float(np.abs(a - e).max()) if e.size else 0.0
+    assert err <= tol, f"{what} differs by {err:.3g} > {tol:.3g} ({rel:g} x the largest |value| {scale:.3g})"
+
+
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close
 
 from posebook import bench
 from posebook.blocks import GlobalNet, NonLocalBlock, RefineNet
@@ -73,8 +74,8 @@ def test_globalnet_top_down_step_is_upsample_then_1x1_conv_then_add():
         up = F.interpolate(p3, size=(6, 4), mode="bilinear", align_corners=False)
         merged = torch.einsum("oi,bihw->bohw", net.merge[0].weight[:, :, 0, 0], up) + net.merge[0].bias[:, None, None]
         expected = lateral_by_hand(net.lateral[1], c2) + merged
-    assert torch.allclose(coarse, p3, atol=1e-5)  # the coarsest level is its lateral alone
-    assert torch.allclose(fine, expected, atol=1e-5)
+    assert_close(coarse, p3)  # the coarsest level is its lateral alone
+    assert_close(fine, expected)
     assert (fine < 0).any()  # no ReLU after the sum (the merge conv has no BN or ReLU either)
 
 
@@ -107,7 +108,7 @@ def test_refinenet_concatenation_is_every_level_upsampled_to_the_finest_in_order
     cat = net.concatenated(pyramid)
     assert cat.shape == (2, 12, 8, 4) and net.concat_channels == 12
     resized = [F.interpolate(p, size=(8, 4), mode="bilinear", align_corners=False) for p in pyramid[:2]]
-    assert torch.allclose(cat, torch.cat([*resized, pyramid[2]], dim=1))
+    assert_close(cat, torch.cat([*resized, pyramid[2]], dim=1))
 
 
 # --- NonLocalBlock -------------------------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def test_non_local_block_starts_as_identity_and_its_affinity_rows_sum_to_one():
         assert torch.equal(block(x), x)
     f = block.affinity(x)
     assert f.shape == (2, 12, 12) and (f >= 0).all()
-    assert torch.allclose(f.sum(dim=-1), torch.ones(2, 12))
+    assert_close(f.sum(dim=-1), torch.ones(2, 12))
     with torch.no_grad():
         block.W[1].weight.fill_(1.0)
     assert not torch.allclose(block(x), x)  # once W learns, the block adds context

@@ -1,6 +1,7 @@
 """The Stacked Hourglass against PAPERS.md §2: residual module, recursion, merge, params, GFLOPs, output shapes."""
 import pytest
 import torch
+from conftest import assert_close
 from torch import nn
 
 from posebook import bench, models
@@ -50,7 +51,7 @@ def test_hourglass_output_is_skip_plus_upsampled_lower_branch():
     x = torch.randn(1, 4, 8, 8)
     low = hourglass.low3(hourglass.low2(hourglass.low1(nn.functional.max_pool2d(x, 2))))
     expected = hourglass.up1(x) + low.repeat_interleave(2, -1).repeat_interleave(2, -2)
-    assert torch.allclose(hourglass(x), expected)
+    assert_close(hourglass(x), expected)
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", "conv"])
@@ -68,8 +69,8 @@ def test_intermediate_supervision_merges_features_and_predictions_into_the_next_
     inter, hg = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
     heatmaps, nxt = step(inter, hg)
     ll = step.lin(step.residual(hg))
-    assert torch.allclose(heatmaps, step.tmp_out(ll))
-    assert torch.allclose(nxt, inter + step.merge_features(ll) + step.merge_preds(heatmaps))
+    assert_close(heatmaps, step.tmp_out(ll))
+    assert_close(nxt, inter + step.merge_features(ll) + step.merge_preds(heatmaps))
     last = IntermediateSupervision(8, 3, merge=False)
     assert last(inter, hg)[1] is None and last.merge_features is None
 

@@ -1,6 +1,7 @@
 """HRNet: official key names and shapes, exact parameter counts, the paper's GFLOPs, and the official W8 output."""
 import pytest
 import torch
+from conftest import assert_close
 
 from posebook.bench import count_params, gflops
 from posebook.blocks import ExchangeUnit, HighResolutionModule, Transition
@@ -113,7 +114,7 @@ def test_exchange_output_is_relu_of_sum_of_contributions():
         out = unit(xs)
         parts = unit.contributions(xs)
     for i in range(3):
-        assert torch.allclose(out[i], torch.relu(sum(parts[i])))
+        assert_close(out[i], torch.relu(sum(parts[i])))
     assert torch.equal(parts[2][2], xs[2])
 
 
@@ -279,8 +280,8 @@ def test_head_reads_the_branch_at_head_stride_and_output_stays_quarter_resolutio
         feats = model.features(x)
     assert out.shape == model.predict(x).shape == (2, 5, 32, 24)
     assert fused.shape[-2:] == (128 // stride, 96 // stride)
-    assert torch.allclose(feats[stride], fused) and torch.allclose(out, upsample_heatmaps(model.final_layer(fused),
-                                                                                           stride // 4))
+    assert_close(feats[stride], fused)
+    assert_close(out, upsample_heatmaps(model.final_layer(fused), stride // 4))
     for other in {4, 8, 16, 32} - {stride}:  # the other branches as they enter the last fusion
         assert torch.equal(feats[other], xs[{4: 0, 8: 1, 16: 2, 32: 3}[other]])
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close
 
 from posebook import bench, models
 from posebook.blocks.mspn import CrossStageFeatureAggregation, DownsamplingUnit, SingleStageModule, UpsamplingUnit
@@ -40,8 +41,8 @@ def conv_bn_by_hand(block, x, relu):
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    model = eval_bn(MSPN(stages=2, num_joints=3, width=4))
-    return model, torch.randn(2, 3, 64, 48)
+    model = eval_bn(MSPN(stages=2, num_joints=3, width=4)).double()  # hand sums in float64: any machine's rounding
+    return model, torch.randn(2, 3, 64, 48, dtype=torch.float64)
 
 
 # --- output structure -------------------------------------------------------------------------------------------
@@ -69,8 +70,8 @@ def test_predict_equals_the_last_stages_finest_output_and_outputs_are_coarse_to_
     head = model.stages[0].upsample.predictor
     with torch.no_grad():  # output l of stage 0 is level l's head, resized to the finest size
         coarsest = F.interpolate(head[0](levels[0]), size=(16, 12), mode="bilinear", align_corners=False)
-        assert torch.allclose(outputs[0], coarsest, atol=1e-6)
-        assert torch.allclose(outputs[3], head[3](levels[3]), atol=1e-6)
+        assert_close(outputs[0], coarsest, rel=1e-9)
+        assert_close(outputs[3], head[3](levels[3]), rel=1e-9)
 
 
 # --- cost against the official code -----------------------------------------------------------------------------
@@ -109,8 +110,8 @@ def test_upsampling_level_is_relu_of_lateral_plus_bn_merge_of_the_upsampled_coar
         expected = (conv_bn_by_hand(unit.lateral[1], fine, relu=False)
                     + conv_bn_by_hand(unit.merge[0], up, relu=False)).relu()
         _, heatmaps = unit({4: fine, 8: coarse})
-    assert torch.allclose(top, p_coarse, atol=1e-5)
-    assert torch.allclose(bottom, expected, atol=1e-5)
+    assert_close(top, p_coarse)
+    assert_close(bottom, expected)
     assert (bottom >= 0).all() and (bottom == 0).any()  # the ReLU comes after the sum
     assert all(h.shape == (2, 2, 6, 4) for h in heatmaps)
 
@@ -128,7 +129,7 @@ def test_skips_are_added_to_each_layers_output_before_the_next_layer(tiny):
         up0 = {4: levels0[3], 8: levels0[2], 16: levels0[1], 32: levels0[0]}
         h = conv_bn_by_hand(first.cross_conv, levels0[3], relu=True)  # 16 -> 4 channels at stride 4
         start, skips = first.handoff(down0, levels0)
-        assert torch.allclose(start, h, atol=1e-6)  # not the stem's output
+        assert_close(start, h, rel=1e-9)  # not the stem's output
         down1 = second.downsample(start, skips)
         layers = (second.downsample.layer1, second.downsample.layer2, second.downsample.layer3,
                   second.downsample.layer4)
@@ -136,7 +137,7 @@ def test_skips_are_added_to_each_layers_output_before_the_next_layer(tiny):
             skip1 = conv_bn_by_hand(first.aggregation.down_skip[str(stride)], down0[stride], relu=True)
             skip2 = conv_bn_by_hand(first.aggregation.up_skip[str(stride)], up0[stride], relu=True)
             h = layer(h) + skip1 + skip2
-            assert torch.allclose(down1[stride], h, rtol=1e-4, atol=1e-5), stride
+            assert_close(down1[stride], h, rel=1e-9, what=f"stride {stride}")
         assert not torch.allclose(second.downsample(conv_bn_by_hand(first.cross_conv, levels0[3], True))[32], h)
 
 
@@ -150,7 +151,7 @@ def test_without_aggregation_the_next_stage_starts_from_cross_conv_alone():
         start = conv_bn_by_hand(model.stages[0].cross_conv, levels0[-1], relu=True)
         expected = model.stages[1].upsample.predictor[-1](model.stages[1].upsample.pyramid(
             model.stages[1].downsample(start))[-1])
-        assert torch.allclose(model.predict(x), expected, atol=1e-5)
+        assert_close(model.predict(x), expected)
 
 
 def test_aggregation_and_stage_inputs_check_what_they_get():

@@ -1,6 +1,7 @@
 """ResNet blocks and backbone: torchvision's attribute names, C2..C5 features by stride, residual arithmetic."""
 import pytest
 import torch
+from conftest import assert_close
 
 from posebook.blocks import BasicBlock, Bottleneck, ResNet
 from posebook.blocks.resnet import RESNET_SPECS, make_layer
@@ -53,7 +54,7 @@ def test_basic_block_is_relu_of_residual_plus_identity():
     x = torch.randn(2, 8, 6, 5)
     with torch.no_grad():
         residual = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
-        assert torch.allclose(block(x), torch.relu(residual + x), atol=1e-6)
+        assert_close(block(x), torch.relu(residual + x))
 
 
 def test_unknown_depth_is_refused_with_the_valid_ones():

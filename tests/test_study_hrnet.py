@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import assert_close
 from torch import nn
 
 from posebook import study
@@ -79,8 +80,8 @@ def test_calibrated_batchnorm_holds_the_probe_batch_statistics_and_leaves_the_mo
     with torch.no_grad():
         features = model[0](images)
     assert not model.training and model[1].momentum == 0.1
-    assert torch.allclose(model[1].running_mean, features.mean(dim=(0, 2, 3)), atol=1e-6)
-    assert torch.allclose(model[1].running_var, features.var(dim=(0, 2, 3)), atol=1e-5)
+    assert_close(model[1].running_mean, features.mean(dim=(0, 2, 3)))
+    assert_close(model[1].running_var, features.var(dim=(0, 2, 3)))
 
 
 def test_erf_probe_is_deterministic_and_wider_with_more_exchange_units(tmp_path, monkeypatch, one_thread):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import assert_close
 
 from posebook import study
 from posebook.codecs import BlurHeatmap
@@ -168,7 +169,7 @@ def test_one_and_two_stage_outputs_and_predict():
         with torch.no_grad():
             out = net(x)
             assert len(out) == n and all(o.shape == (2, 17, 16, 16) for o in out)
-            assert torch.allclose(net.predict(x), out[-1], atol=1e-6)
+            assert_close(net.predict(x), out[-1])
     one = S.model(declared["stages"].variant("one_stage").config)
     two = S.model(declared["stages"].variant("two_stages").config)
     assert len(one.stages) == 1 and len(two.stages) == 2 and two.stages[0].aggregation is not None

@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import assert_close
 from torch import nn
 
 import posebook.checkpoints
@@ -96,7 +97,7 @@ def test_channels_last_training_takes_the_same_steps_as_the_default_layout():
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert [h["loss"] for h in plain.history] == pytest.approx([h["loss"] for h in cl.history], rel=1e-4)
     for (name, a), b in zip(plain.model.state_dict().items(), cl.model.state_dict().values()):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), f"{name} differs with channels_last"
+        assert_close(b, a, rel=1e-4, what=f"{name} with channels_last")
 
 
 def global_rng_states():
