@@ -34,6 +34,44 @@ def test_hrnet_target_is_a_13x13_patch_for_sigma_2():
     assert hm[0, 32, 30] == pytest.approx(np.exp(-36 / 8))
 
 
+@pytest.mark.parametrize("sigma", [0.75, 1.0, 1.25, 1.33, 1.5, 2.0, 2.5, 3.0])
+def test_hrnet_target_is_centred_on_its_pixel_for_any_sigma_up_to_the_borders(sigma):
+    """HRNet's generate_target only ever ran at sigma 2; for other sigma its int() truncation and an even patch
+    shifted targets a pixel near the left and top borders, or crashed. Every centre, borders included, must carry
+    the truncated Gaussian exp(-d^2 / 2 sigma^2) centred on it (|dx|, |dy| <= ceil(3 sigma))."""
+    from posebook.codecs.gaussian import hrnet_gaussian_target, patch_radius
+
+    h, w = 24, 16
+    r = patch_radius(sigma)
+    assert r == int(np.ceil(3 * sigma - 1e-9)) and (sigma != 2 or r == 6)
+    ys, xs = np.mgrid[0:h, 0:w]
+    for mu_y in range(-r - 1, h + r + 1):
+        for mu_x in range(-r - 1, w + r + 1):
+            hm = hrnet_gaussian_target(mu_x, mu_y, (h, w), sigma)
+            inside = (np.abs(xs - mu_x) <= r) & (np.abs(ys - mu_y) <= r)
+            want = np.exp(-((xs - mu_x) ** 2 + (ys - mu_y) ** 2) / (2 * sigma ** 2)) * inside
+            np.testing.assert_allclose(hm, want, rtol=1e-6, atol=1e-7, err_msg=f"sigma {sigma} at ({mu_x}, {mu_y})")
+            if 0 <= mu_x < w and 0 <= mu_y < h:
+                assert hm[mu_y, mu_x] == 1.0
+
+
+@pytest.mark.parametrize("sigma", [0.75, 1.0, 1.5, 2.0])
+def test_hrnet_round_trip_keeps_every_joint_within_half_a_pixel_for_any_sigma_at_the_borders(sigma):
+    codec = GaussianHeatmap(input_size=(96, 64), heatmap_size=(24, 16), sigma=sigma)
+    xs, ys = np.meshgrid(np.arange(0.0, 62.0, 1.0), np.arange(0.0, 94.0, 1.0))  # centres on the map
+    points = np.stack([xs.ravel(), ys.ravel()], 1)
+    err, scores = round_trip(codec, points)
+    assert (scores == 1.0).all()
+    assert np.abs(err).max() <= 4 * 0.5 + 4 * 0.25 + 1e-9  # half a pixel from rounding, a quarter from the offset
+
+
+def test_hrnet_target_refuses_a_centre_between_pixels():
+    from posebook.codecs.gaussian import hrnet_gaussian_target
+
+    with pytest.raises(ValueError, match="whole heatmap pixel"):
+        hrnet_gaussian_target(3.5, 2, (8, 8), 1.0)
+
+
 def test_hrnet_weight_is_zero_only_when_the_patch_is_fully_outside():
     codec = GaussianHeatmap()
     # x = -36: centre int(-9 + 0.5) = -8 (int truncates toward zero), patch columns -14..-2: fully outside.

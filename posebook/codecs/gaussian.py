@@ -107,25 +107,42 @@ def dark_refine(heatmaps, coords, kernel: int = 11) -> np.ndarray:
     return out
 
 
+def patch_radius(sigma: float) -> int:
+    """The half-width of a target's Gaussian patch in whole heatmap pixels: 3 sigma, rounded up.
+
+    HRNet's ``generate_target`` uses ``tmp_size = sigma * 3`` and ``size = 2 * tmp_size + 1``, which only ever ran at
+    sigma 2 (a 13 x 13 patch). For a sigma whose 3 sigma is not a whole number its ``int()`` truncation and a patch
+    of even size shift the peak a pixel off the joint near the left and top borders, or fail to broadcast. A whole
+    radius keeps the patch odd and centred on the joint for every sigma, and equals HRNet's at sigma 2. Chapter 01.
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 heatmap px, got {sigma}")
+    return int(np.ceil(3 * sigma - 1e-9))
+
+
 def hrnet_gaussian_target(mu_x: int, mu_y: int, heatmap_size, sigma: float) -> np.ndarray:
-    """HRNet's target for one joint: a (6 sigma + 1)-wide unnormalized Gaussian patch pasted at integer (mu_x, mu_y).
+    """HRNet's target for one joint: an unnormalized Gaussian patch of half-width :func:`patch_radius` (6 at sigma
+    2: 13 x 13) pasted with its centre on the integer heatmap pixel (mu_x, mu_y).
 
     Returns the (h, w) map; the caller decides whether the joint is drawn. HRNet's ``generate_target`` (Sun et al.,
-    CVPR 2019). Chapter 01.
+    CVPR 2019) exactly at sigma 2; centred for every other sigma (see :func:`patch_radius`). Chapter 01.
     """
     h, w = heatmap_size
-    radius = sigma * 3
-    size = int(2 * radius + 1)
-    g = np.arange(size, dtype=np.float32)
-    c = size // 2
-    patch = np.exp(-((g[None, :] - c) ** 2 + (g[:, None] - c) ** 2) / (2 * sigma ** 2))
-    ul = (int(mu_x - radius), int(mu_y - radius))  # int() truncates toward zero, as the official code does
-    br = (int(mu_x + radius + 1), int(mu_y + radius + 1))
+    if not (float(mu_x).is_integer() and float(mu_y).is_integer()):
+        raise ValueError(f"hrnet_gaussian_target: the centre ({mu_x}, {mu_y}) must be a whole heatmap pixel "
+                         f"(HRNet rounds it first: int(x / stride + 0.5))")
+    mu_x, mu_y = int(mu_x), int(mu_y)
+    radius = patch_radius(sigma)
+    g = np.arange(-radius, radius + 1, dtype=np.float32)
+    patch = np.exp(-(g[None, :] ** 2 + g[:, None] ** 2) / (2 * sigma ** 2))
+    ul = (mu_x - radius, mu_y - radius)
+    br = (mu_x + radius + 1, mu_y + radius + 1)
     target = np.zeros((h, w), dtype=np.float32)
     gx0, gy0 = max(0, -ul[0]), max(0, -ul[1])
     x0, x1 = max(0, ul[0]), min(br[0], w)
     y0, y1 = max(0, ul[1]), min(br[1], h)
-    target[y0:y1, x0:x1] = patch[gy0:gy0 + y1 - y0, gx0:gx0 + x1 - x0]
+    if x1 > x0 and y1 > y0:
+        target[y0:y1, x0:x1] = patch[gy0:gy0 + y1 - y0, gx0:gx0 + x1 - x0]
     return target
 
 
@@ -169,7 +186,7 @@ class GaussianHeatmap(HeatmapCodec):
         h, w = self.heatmap_size
         weights = (vis > 0).astype(np.float32)
         heatmaps = np.zeros((len(kp), h, w), dtype=np.float32)
-        radius = self.sigma * 3
+        radius = patch_radius(self.sigma)  # HRNet's 3 sigma at sigma 2, a whole number of pixels for any sigma
         for k, (x, y) in enumerate(kp / self.stride):
             mu_x, mu_y = (x, y) if self.unbiased else (int(x + 0.5), int(y + 0.5))
             ul = (int(mu_x - radius), int(mu_y - radius))
