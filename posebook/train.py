@@ -41,7 +41,7 @@ import posebook
 from posebook.checkpoints import FORMAT, read_checkpoint, write_checkpoint
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("constant", "multistep", "cosine")
+SCHEDULES = ("constant", "multistep", "cosine", "flat_cosine")
 # channels_last by device type: on where it measures faster for a training step (python -m posebook.bench train
 # --chapter 03 --batch 8 32 --channels-last both; likewise chapter 07 at batch 16 32). On a 2-core CPU, ms/step off ->
 # on: chapter 03's cpu model 152 -> 105 (batch 8) and 382 -> 294 (batch 32); chapter 07's 140 -> 131 (batch 16) and
@@ -99,12 +99,20 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> t
 
 
 def lr_factor(step: int, steps: int, schedule: str, milestones: Sequence[int] = (), gamma: float = 0.1,
-              warmup_steps: int = 0, warmup_factor: float = 0.001) -> float:
-    """The multiplier of the base LR at ``step``: linear warmup, then constant, step-wise (x gamma) or cosine."""
+              warmup_steps: int = 0, warmup_factor: float = 0.001, tail: float = 0.5) -> float:
+    """The multiplier of the base LR at ``step``: linear warmup, then constant, step-wise (x gamma), cosine, or
+    ``flat_cosine``: constant, then a cosine to zero over the last ``tail`` of the steps (the cpu recipe: a short
+    run's curve flattens when the learning rate nears zero, so the cosine waits until the end)."""
     if schedule == "multistep":
         factor = gamma ** sum(step >= m for m in milestones)
     elif schedule == "cosine":
         factor = 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+    elif schedule == "flat_cosine":
+        if not 0 < tail <= 1:
+            raise ValueError(f"flat_cosine tail={tail!r}: expected the share of the steps that decay, in (0, 1]")
+        start = steps * (1 - tail)
+        done = min(max(step - start, 0.0), steps - start) / max(steps - start, 1e-9)
+        factor = 0.5 * (1 + math.cos(math.pi * done))
     elif schedule == "constant":
         factor = 1.0
     else:
@@ -119,7 +127,7 @@ def lr_factor(step: int, steps: int, schedule: str, milestones: Sequence[int] = 
 class Trainer:
     """Train ``model`` on ``dataset`` (item dicts) with ``loss_fn(outputs, target, target_weight)`` for ``steps``.
 
-    ``optimizer`` is a name in OPTIMIZERS or a torch optimizer; ``schedule`` in SCHEDULES (``milestones`` in steps
+    ``optimizer`` is a name in OPTIMIZERS or a torch optimizer; ``schedule`` in SCHEDULES (``cosine_tail`` for flat_cosine; ``milestones`` in steps
     for multistep); ``validate(model) -> dict`` runs every ``val_every`` steps and at the end, in eval mode; with
     ``checkpoint`` set the state is saved every ``checkpoint_every`` steps and at the end. ``amp`` defaults to on
     for CUDA, off on CPU; ``channels_last`` to what measures faster on the device (:data:`CHANNELS_LAST`). A
@@ -132,7 +140,8 @@ class Trainer:
     def __init__(self, model: nn.Module, dataset, loss_fn: Callable, *, steps: int, batch_size: int = 32,
                  optimizer: str | torch.optim.Optimizer = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
                  schedule: str = "constant", milestones: Sequence[int] = (), gamma: float = 0.1,
-                 warmup_steps: int = 0, validate: Callable[[nn.Module], dict] | None = None,
+                 warmup_steps: int = 0, cosine_tail: float = 0.5,
+                 validate: Callable[[nn.Module], dict] | None = None,
                  val_every: int | None = None, log_every: int = 10, seed: int = 0, num_workers: int = 0,
                  device: torch.device | str | None = None, amp: bool | None = None,
                  channels_last: bool | None = None, grad_clip: float | None = None,
@@ -166,7 +175,7 @@ class Trainer:
         self.optimizer = (optimizer if isinstance(optimizer, torch.optim.Optimizer)
                           else make_optimizer(optimizer, self.model.parameters(), lr, weight_decay))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, steps, schedule, milestones, gamma, warmup_steps))
+            self.optimizer, lambda s: lr_factor(s, steps, schedule, milestones, gamma, warmup_steps, tail=cosine_tail))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step, self.history = 0, []
 

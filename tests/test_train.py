@@ -320,6 +320,13 @@ def test_warmup_then_cosine_schedule():
     assert lr_factor(10, 100, "cosine", warmup_steps=10) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
     assert lr_factor(100, 100, "cosine") == pytest.approx(0.0)
     assert lr_factor(75, 100, "multistep", milestones=(50, 75), gamma=0.5) == 0.25
+    # flat, then a cosine over the last `tail` of the steps
+    assert [lr_factor(s, 100, "flat_cosine") for s in (0, 30, 50)] == [1.0, 1.0, 1.0]
+    assert lr_factor(75, 100, "flat_cosine") == pytest.approx(0.5)
+    assert lr_factor(100, 100, "flat_cosine") == pytest.approx(0.0)
+    assert lr_factor(90, 100, "flat_cosine", tail=0.2) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="tail"):
+        lr_factor(1, 100, "flat_cosine", tail=0.0)
 
 
 def test_unknown_optimizer_and_schedule_are_named():
