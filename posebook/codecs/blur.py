@@ -23,6 +23,19 @@ def blur_sigma(kernel: int) -> float:
     return 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
 
 
+def scaled_kernel(kernel: int, factor: float) -> int:
+    """The odd kernel (at least 3) whose OpenCV sigma is nearest ``factor`` x ``kernel``'s: CPN's and MSPN's kernels,
+    sized for 64 x 48 heatmaps, carried to a smaller map (``factor`` = its height / 64) so the target keeps its width
+    relative to the person. Kernel 15 (sigma 2.6) becomes 5 at a 24 x 16 map, kernel 7 (sigma 1.4) becomes 3: the
+    coarse-to-fine schedule collapses at that size, as it must. Chapter 01."""
+    if int(kernel) != kernel or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"scaled_kernel: kernel must be an odd positive size, got {kernel}")
+    if not factor > 0:
+        raise ValueError(f"scaled_kernel: factor must be > 0, got {factor}")
+    want = blur_sigma(int(kernel)) * factor
+    return min(range(3, 2 * int(kernel) + 2, 2), key=lambda k: (abs(blur_sigma(k) - want), k))
+
+
 def toward_second_max(heatmap: np.ndarray, kernel: int, border: int = 10) -> tuple[float, float]:
     """CPN's decode of one (h, w) map: zero-pad, blur, argmax, then 0.25 px toward the second-highest pixel.
 

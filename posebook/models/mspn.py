@@ -129,12 +129,20 @@ def kernel_schedule(stages: int, coarse_to_fine: bool = True) -> list[tuple[int,
 
 
 def mspn_codecs(stages: int = 2, input_size=(256, 192), heatmap_size=(64, 48), coarse_to_fine: bool = True,
-                decode_kernel: int = DECODE_KERNEL, peak: float = PEAK) -> list[BlurHeatmap]:
+                decode_kernel: int = DECODE_KERNEL, peak: float = PEAK,
+                kernel_scale: float = 1.0) -> list[BlurHeatmap]:
     """One codec per MSPN output, in ``forward``'s order: per stage, three :class:`VisibleBlurHeatmap` (L2) and a
     :class:`BlurHeatmap` (OHKM, unlabelled joints weight 0), kernels from ``kernel_schedule``, ``clamp=False``, test
-    blur 5 and targets peaking at 255, as the official code. The last one decodes. Li et al. 2019, §3; chapter 06."""
+    blur 5 and targets peaking at 255, as the official code. The last one decodes. ``kernel_scale`` carries the
+    kernels (sized for 64 x 48 maps) to a smaller map (its height / 64; :func:`posebook.codecs.blur.scaled_kernel`).
+    Li et al. 2019, §3; chapter 06."""
     codecs: list[BlurHeatmap] = []
-    for kernels in kernel_schedule(stages, coarse_to_fine):
+    schedule = kernel_schedule(stages, coarse_to_fine)
+    if kernel_scale != 1.0:
+        from posebook.codecs.blur import scaled_kernel
+
+        schedule = [tuple(scaled_kernel(k, kernel_scale) for k in kernels) for kernels in schedule]
+    for kernels in schedule:
         codecs += [VisibleBlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel, peak=peak)
                    for k in kernels[:-1]]
         codecs.append(BlurHeatmap(input_size, heatmap_size, kernel=kernels[-1], decode_kernel=decode_kernel,
