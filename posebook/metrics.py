@@ -221,6 +221,33 @@ def pck(pred, gt, visible, norm, thr: float, exclude=()) -> tuple[np.ndarray, fl
     return per_joint, float(hits[used].sum() / total) if total else float("nan")
 
 
+def lr_inversions(pred, gt, norm, flip_index, thr: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Left/right inversions judged by PCK: (eligible (N, K), inverted (N, K)) boolean arrays.
+
+    A keypoint with a left/right twin (``flip_index[k] != k``) is *eligible* when it and its twin are labelled and
+    the twin lies more than ``thr`` x norm away (closer twins cannot be told apart by this test); it is *inverted*
+    when the prediction lies within ``thr`` x norm of the twin and not within ``thr`` x norm of its own joint. The
+    share ``inverted.sum() / eligible.sum()`` is 0 for a perfect model and about 0.5 for one that guesses the side.
+    ``pred`` (N, K, 2+), ``gt`` (N, K, 3) with v in the last column, ``norm`` (N,) (for boxes, the longer side).
+    Chapter 02."""
+    pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    norm = np.asarray(norm, dtype=np.float64).reshape(-1, 1)
+    flip = np.asarray(flip_index)
+    if pred.ndim != 3 or gt.shape[:2] != pred.shape[:2] or gt.shape[-1] < 3 or len(norm) != len(pred):
+        raise ValueError(f"lr_inversions: pred {pred.shape}, gt {gt.shape} (N, K, 3) and norm {norm.shape[:1]} "
+                         "must agree on N and K")
+    if flip.shape != (pred.shape[1],):
+        raise ValueError(f"lr_inversions: flip_index has {flip.shape} entries, the poses {pred.shape[1]} keypoints")
+    twin = gt[:, flip]
+    sided = flip != np.arange(len(flip))
+    labelled = (gt[..., 2] > 0) & (twin[..., 2] > 0) & sided[None]
+    apart = np.linalg.norm(gt[..., :2] - twin[..., :2], axis=-1) > thr * norm
+    eligible = labelled & apart
+    own = np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1) <= thr * norm
+    at_twin = np.linalg.norm(pred[..., :2] - twin[..., :2], axis=-1) <= thr * norm
+    return eligible, eligible & at_twin & ~own
+
+
 def head_size(head_boxes) -> np.ndarray:
     """MPII head size: 0.6 x the diagonal of the head box (N, 4) [x1, y1, x2, y2] (HRNet paper §4.2, SC_BIAS; chapter 02)."""
     boxes = np.asarray(head_boxes, dtype=float).reshape(-1, 4)

@@ -23,12 +23,13 @@ DATA_KEYS = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_
 
 
 def data_settings(config: dict) -> dict:
-    """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options, and the
-    blur-kernel targets under ``codec`` when a study sets them)."""
+    """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options, the
+    blur-kernel targets under ``codec`` and the training augmentation under ``augment`` when a config sets them;
+    without ``augment``, HRNet's COCO recipe)."""
     missing = [k for k in DATA_KEYS if k not in config]
     if missing:
         raise KeyError(f"data_settings: the study config lacks {missing} (has {sorted(config)})")
-    return {k: config[k] for k in DATA_KEYS + ("codec",) if k in config}
+    return {k: config[k] for k in DATA_KEYS + ("codec", "augment") if k in config}
 
 
 def codecs(settings: dict):
@@ -69,10 +70,13 @@ def synthetic_train_set(settings: dict, items: int):
     """``items`` training crops of the synthetic scenes (seeded augmentation), as ``SyntheticTopDown``."""
     from posebook.data import SyntheticTopDown
 
+    from posebook.data.transforms import Augment
+
+    augment = Augment(**settings["augment"]) if "augment" in settings else None  # None: the dataset's, HRNet's
     return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
                             heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
                             image_size=settings["image_size"], max_people=settings["max_people"],
-                            codec=codecs(settings), **settings["scene"])
+                            codec=codecs(settings), augment=augment, **settings["scene"])
 
 
 def training_items(name: str, config: dict, progress: bool = False) -> RenderedItems:
@@ -89,8 +93,13 @@ def _training_items(name: str, key: str, progress: bool) -> RenderedItems:
 
 
 def validation_set(config: dict):
-    """At least ``config["val_people"]`` people of fixed synthetic validation scenes (COCO ground truth for AP)."""
-    return _validation(json.dumps(dict(data_settings(config), people=config["val_people"]), sort_keys=True))
+    """At least ``config["val_people"]`` people of fixed synthetic validation scenes (COCO ground truth for AP),
+    drawn from ``config["val_seed"]`` (default ``VAL_SEED``, the studies' scenes)."""
+    key = dict(data_settings(config), people=config["val_people"])
+    key.pop("augment", None)  # evaluation crops are not augmented
+    if config.get("val_seed", VAL_SEED) != VAL_SEED:
+        key["seed"] = int(config["val_seed"])
+    return _validation(json.dumps(key, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=2)
@@ -100,19 +109,42 @@ def _validation(key: str):
     s = json.loads(key)
     images = max(1, math.ceil(s["people"] / 2))
     while True:  # scenes hold 1..max_people people: add scenes until there are enough (a prefix is the same scenes)
-        val = SyntheticTopDown.validation(images, seed=VAL_SEED, input_size=s["input_size"],
+        val = SyntheticTopDown.validation(images, seed=s.get("seed", VAL_SEED), input_size=s["input_size"],
                                           heatmap_size=s["heatmap_size"], sigma=s["sigma"],
                                           image_size=s["image_size"], max_people=s["max_people"],
                                           codec=codecs(s), **s["scene"])
         if len(val) >= s["people"]:
+            val.scene_settings = dict(seed=s.get("seed", VAL_SEED), images=images, image_size=s["image_size"],
+                                      max_people=s["max_people"], scene=s["scene"])
             return val
         images = math.ceil(images * 1.25) + 1
 
 
-def scores(model, val, prefix: str = "") -> tuple[dict, np.ndarray]:
+VIEWS = {"front": (0.0, 50.0), "side": (50.0, 130.0), "back": (130.0, 180.0)}  # |yaw| bands, as the renderer's
+
+
+def views(val) -> dict[int, str]:
+    """The view (front, side or back, from the person's yaw) of every annotation of a :func:`validation_set`, by
+    annotation id: the scenes are rendered again to read the yaw the renderer drew each person with."""
+    from posebook.data.synthetic import SyntheticScenes
+
+    s = val.scene_settings
+    scenes = SyntheticScenes(s["seed"], tuple(s["image_size"]), s["max_people"], **s["scene"])
+    out, ann_id = {}, 1
+    for i in range(s["images"]):
+        for person in scenes[i].people:  # annotation ids run over the scenes' people in order (make_coco)
+            yaw = abs(float(person["yaw"]))
+            out[ann_id] = next(name for name, (lo, hi) in VIEWS.items() if lo <= yaw <= hi)
+            ann_id += 1
+    return out
+
+
+def scores(model, val, prefix: str = "", views: dict | None = None) -> tuple[dict, np.ndarray]:
     """COCO AP/AR, PCK@0.2 and PCK@0.1 (of every labelled keypoint, and ``.occluded``/``.visible``: v=1 and v=2
     apart), and error-kind shares (Ronchi & Perona, ICCV 2017) on ``val``, each name prefixed by ``prefix``; also the
-    error kind of every keypoint."""
+    error kind of every keypoint. With ``views`` (:func:`views`), also ``inversion.front``/``.side``/``.back``: the
+    share of left/right keypoints predicted at the mirrored joint (:func:`posebook.metrics.lr_inversions`, at 0.1
+    of the box) in each view."""
     from posebook.inference import coco_results, pck_on_boxes, predict_dataset
 
     pred = predict_dataset(model, val, progress=False)
@@ -127,6 +159,13 @@ def scores(model, val, prefix: str = "") -> tuple[dict, np.ndarray]:
                                      image_ids=pred["image_id"])
     stats.update({f"error.{k}": v for k, v in errors["share"].items()})
     stats["error.inversion+miss"] = errors["share"]["inversion"] + errors["share"]["miss"]
+    if views is not None:
+        norm = np.array([max(val.coco.anns[int(a)]["bbox"][2:]) for a in pred["ann_id"]])
+        eligible, inverted = metrics.lr_inversions(pred["keypoints"], pred["gt"], norm, COCO.flip_index(), 0.1)
+        of = np.array([views[int(a)] for a in pred["ann_id"]])
+        for name in VIEWS:
+            n = eligible[of == name].sum()
+            stats[f"inversion.{name}"] = float(inverted[of == name].sum() / n) if n else float("nan")
     return {f"{prefix}{k}": float(v) for k, v in stats.items()}, errors["kind"]
 
 
