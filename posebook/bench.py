@@ -259,7 +259,7 @@ def _train_command(argv: list[str]) -> None:
 
 
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
-_EXTERNAL = {"data": "posebook.data.benchmark:main"}
+_EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main"}
 
 
 def main(argv: list[str] | None = None) -> None:

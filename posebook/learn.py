@@ -1,0 +1,264 @@
+"""Does the recipe learn? Each chapter's reference network trained with its profile's recipe
+(:mod:`posebook.recipe`) and scored as the studies score (COCO AP, PCK, left/right inversion by view), with the
+oracle's decoding ceiling (:mod:`posebook.inference.oracle`) beside it.
+
+``python -m posebook.bench learn --chapter NN [--seconds S] [--val-seed K] --json`` runs :func:`learn`. The reference
+networks are each chapter's model at the cpu size: no layer that feeds a heatmap head is narrower than the 17 joints
+it predicts (HRNet at width 18, the narrowest whose stride-4 branch is 18 channels wide; the ResNet trunks at a
+quarter of their width). Their ``steps`` are each chapter's study budget at one thread (at most 25 CPU-minutes a
+run). Chapter 01.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from posebook import models
+from posebook.keypoints import COCO
+from posebook.recipe import Recipe, recipe
+from posebook.studies import topdown
+
+IMAGE_SIZE = (256, 256)
+MAX_PEOPLE = 4
+SCENE: dict = {}  # the renderer's view mix (front, side, back), occluders and overlapping people
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A chapter's reference network at the cpu size: ``models.create(model, **kwargs)``, its targets ("gaussian",
+    "cpn" or "mspn") and its study budget in steps. Chapter 01."""
+
+    chapter: str
+    model: str
+    kwargs: dict = field(default_factory=dict)
+    targets: str = "gaussian"
+    steps: int = 3000
+    train_items: int = 16000
+
+    def build(self, smoke: bool = False) -> nn.Module:
+        kwargs = dict(self.kwargs, **(SMOKE_SIZES.get(self.model, {}) if smoke else {}))
+        return models.create(self.model, num_joints=COCO.num_keypoints, **kwargs)
+
+
+REFERENCES = {
+    "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=4000),
+    "04": Reference("04_simple_baseline", "simple_baseline", dict(depth=50, width=16, deconv_channels=64),
+                    steps=5000),
+    "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000),
+    "06": Reference("06_mspn", "mspn", dict(stages=2, width=16), targets="mspn", steps=2000),
+    "07": Reference("07_hrnet", "hrnet", dict(width=18, stem_width=32, layer1_blocks=1, stage_blocks=1),
+                    steps=2500),
+}
+SMOKE_SIZES = {  # the smoke profile's tiny versions of the same networks (tests)
+    "hourglass": dict(channels=8, order=2), "simple_baseline": dict(width=4, deconv_channels=8),
+    "cpn": dict(width=4, pyramid_channels=8), "mspn": dict(width=4), "hrnet": dict(width=4, stem_width=8),
+}
+
+
+def reference(chapter: str) -> Reference:
+    """The reference of ``chapter`` ("04", "4" or "04_simple_baseline")."""
+    key = str(chapter).split("_")[0].zfill(2)
+    if key not in REFERENCES:
+        raise ValueError(f"learn: no reference network for chapter {chapter!r}; chapters {sorted(REFERENCES)}")
+    return REFERENCES[key]
+
+
+# ---- targets and loss ----------------------------------------------------------------------------------------------
+
+def codec_spec(ref: Reference, rec: Recipe) -> dict | None:
+    """The study data's ``codec`` spec of a reference (None: Gaussians of the recipe's sigma): CPN's and MSPN's
+    blur kernels scaled to the map (:func:`posebook.codecs.blur.scaled_kernel`), at the official peak 255."""
+    from posebook.codecs import VisibleBlurHeatmap
+    from posebook.codecs.blur import scaled_kernel
+    from posebook.models.cpn import GLOBAL_KERNELS, REFINE_KERNEL
+    from posebook.models.mspn import mspn_codecs
+
+    scale = rec.kernel_scale
+    if ref.targets == "gaussian":
+        return None
+    if ref.targets == "cpn":
+        kernels = [scaled_kernel(k, scale) for k in (*GLOBAL_KERNELS, REFINE_KERNEL)]
+        return dict(kernels=kernels, decode_kernel=scaled_kernel(21, scale), peak=255)
+    if ref.targets == "mspn":
+        codecs = mspn_codecs(ref.kwargs.get("stages", 2), rec.input_size, rec.heatmap_size, kernel_scale=scale)
+        return dict(kernels=[c.kernel for c in codecs], decode_kernel=scaled_kernel(5, scale), peak=codecs[-1].peak,
+                    visible_only=[isinstance(c, VisibleBlurHeatmap) for c in codecs],
+                    clamp=[c.clamp for c in codecs])
+    raise ValueError(f"learn: unknown targets {ref.targets!r}; expected gaussian, cpn or mspn")
+
+
+def loss(ref: Reference, net: nn.Module) -> nn.Module:
+    """The paper's loss of the reference: L2 on each hourglass; CPN's L2 on GlobalNet (1/4 each) and OHKM top-8 on
+    RefineNet (2); MSPN's official staged loss; L2 for SimpleBaseline and HRNet."""
+    from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
+    from posebook.models.mspn import mspn_loss
+
+    if ref.model == "hourglass":
+        return MultiOutputLoss(JointsMSELoss())
+    if ref.model == "cpn":
+        return MultiOutputLoss([JointsMSELoss() for _ in range(4)] + [JointsOHKMMSELoss(topk=8)],
+                               weights=[0.25] * 4 + [2.0])
+    if ref.model == "mspn":
+        return mspn_loss(len(net.stages))
+    return JointsMSELoss()
+
+
+def data_config(ref: Reference, rec: Recipe, train_items: int | None = None, val_people: int = 500,
+                val_seed: int | None = None) -> dict:
+    """The data settings (:func:`posebook.studies.topdown.data_settings`) of a reference trained with a recipe."""
+    a = rec.augment
+    config = dict(input_size=tuple(rec.input_size), heatmap_size=tuple(rec.heatmap_size), sigma=rec.sigma,
+                  image_size=IMAGE_SIZE, scene=SCENE, max_people=MAX_PEOPLE,
+                  train_items=train_items or ref.train_items, val_people=val_people,
+                  val_seed=topdown.VAL_SEED if val_seed is None else int(val_seed),
+                  augment=dict(scale=a.scale, scale_mode=a.scale_mode, rotation=a.rotation,
+                               rotation_prob=a.rotation_prob, flip=a.flip, half_body=a.half_body))
+    spec = codec_spec(ref, rec)
+    if spec is not None:
+        config["codec"] = spec
+    return config
+
+
+# ---- the run --------------------------------------------------------------------------------------------------------
+
+def ceiling(val) -> float:
+    """The decoding ceiling of ``val``: the oracle's COCO AP through the evaluation path."""
+    from posebook.inference.oracle import TargetOracle
+
+    return topdown.scores(TargetOracle(val), val)[0]["AP"]
+
+
+def _step_seconds(probe, steps: int = 6) -> float:
+    """One training step's process time: the median of ``steps`` steps of ``probe`` (a Trainer to throw away)
+    after one warm-up step."""
+    probe.progress, probe.validate = False, None
+    timings = []
+    for _ in range(steps + 1):
+        start = time.process_time()
+        probe.fit(until=probe.step + 1)
+        timings.append(time.process_time() - start)
+    return float(np.median(timings[1:]))
+
+
+def learn(chapter: str, seconds: float | None = None, steps: int | None = None, val_seed: int | None = None,
+          val_people: int = 500, profile_name: str = "cpu", seed: int = 0, evaluations: int = 6,
+          threads: int = 1, progress: bool = False) -> dict:
+    """Train ``chapter``'s reference network with the profile's recipe for ``steps`` (default: its study budget) or
+    for about ``seconds`` of process time, then score it on ``val_people`` validation people (seed ``val_seed``,
+    default the studies'). Returns one flat dict: chapter, steps, cpu_minutes, AP, PCK@0.1, PCK@0.2, inversion
+    {front, side, back}, val_people, ceiling (the oracle's AP), the recipe, and the learning curve. Chapter 01."""
+    from posebook.train import Trainer
+
+    ref, rec = reference(chapter), recipe(profile_name)
+    smoke = profile_name == "smoke"
+    config = data_config(ref, rec, train_items=64 if smoke else None, val_people=8 if smoke else val_people,
+                         val_seed=val_seed)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        items = topdown.training_items(f"learn-{ref.chapter[:2]}", config, progress)  # rendered once, cached
+        val = topdown.validation_set(config)
+        views = topdown.views(val)
+        curve_val = topdown.validation_set(dict(config, val_people=min(200, config["val_people"])))
+        curve_views = topdown.views(curve_val)
+        clock = time.process_time()  # training and scoring; rendering the data is not counted
+        torch.manual_seed(seed)
+        net = ref.build(smoke)
+        budget = steps or (4 if smoke else ref.steps)
+
+        def trainer(model: nn.Module, n: int) -> Trainer:
+            every = max(1, n // evaluations)
+            return Trainer(model, items, loss(ref, model), seed=seed, device="cpu", channels_last=True,
+                           validate=lambda m: topdown.scores(m, curve_val, views=curve_views)[0], val_every=every,
+                           log_every=max(1, n // 50), progress=progress, **rec.trainer_options(n))
+
+        if seconds is not None:  # as many steps as fit the time, a step timed on this machine first
+            import copy
+
+            per_step = _step_seconds(trainer(copy.deepcopy(net), budget))
+            budget = max(1, int(seconds / (per_step * threads)))
+            clock = time.process_time()
+        run = trainer(net, budget)
+        history = run.fit()
+        final, _ = topdown.scores(run.model, val, views=views)
+        cpu_minutes = (time.process_time() - clock) / 60
+    finally:
+        torch.set_num_threads(previous)
+    curves = [{k: h[k] for k in ("step", "loss", "lr", "AP", "PCK@0.1", "PCK@0.2", "inversion.back") if k in h}
+              for h in history]
+    return dict(chapter=ref.chapter, model=ref.model, kwargs=ref.kwargs, steps=budget, threads=threads,
+                cpu_minutes=round(cpu_minutes, 2), AP=final["AP"], AP50=final["AP50"], **{
+                    "PCK@0.1": final["PCK@0.1"], "PCK@0.2": final["PCK@0.2"]},
+                inversion={v: final[f"inversion.{v}"] for v in topdown.VIEWS}, val_people=len(val),
+                val_seed=config["val_seed"], ceiling=ceiling(val), seed=seed, recipe=rec.describe(), curve=curves)
+
+
+# ---- command line ---------------------------------------------------------------------------------------------------
+
+CALIBRATION = "calibration"  # book/results/calibration/NN_<chapter>.json: each chapter's study-budget result
+
+
+def calibration_path(chapter: str, root=None):
+    """``book/results/calibration/<chapter>.json`` (e.g. 04_simple_baseline.json)."""
+    from pathlib import Path
+
+    from posebook.results import ROOT
+
+    return Path(root or ROOT / "book" / "results") / CALIBRATION / f"{reference(chapter).chapter}.json"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+    import sys
+
+    from posebook.results import git_commit, machine
+    from posebook.study import write_record
+
+    parser = argparse.ArgumentParser(
+        prog="python -m posebook.bench learn",
+        description="train a chapter's reference network with the profile's recipe and score it (AP, PCK@0.1, "
+                    "PCK@0.2, left/right inversion by view) beside the oracle's decoding ceiling")
+    parser.add_argument("--chapter", required=True, choices=sorted(REFERENCES))
+    parser.add_argument("--seconds", type=float, help="train for about this many seconds of one thread (default: "
+                                                      "the chapter's study budget in steps)")
+    parser.add_argument("--steps", type=int, help="train this many steps (default: the study budget)")
+    parser.add_argument("--val-seed", type=int, help="draw the validation people from this seed (default: the "
+                                                     "studies' validation scenes)")
+    parser.add_argument("--val-people", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and data order")
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON line (without the learning curve)")
+    parser.add_argument("--out", help="also write the whole record (curve, recipe, provenance) to this JSON file")
+    parser.add_argument("--calibration", action="store_true",
+                        help="write the record to book/results/calibration/<chapter>.json")
+    args = parser.parse_args(argv)
+    if args.seconds is not None and args.steps is not None:
+        parser.error("give --seconds or --steps, not both")
+    if (args.seconds is not None and args.seconds <= 0) or (args.steps is not None and args.steps < 1):
+        parser.error(f"--seconds must be > 0 and --steps >= 1; got {args.seconds}, {args.steps}")
+    if args.val_people < 1:
+        parser.error(f"--val-people must be >= 1, got {args.val_people}")
+    result = learn(args.chapter, seconds=args.seconds, steps=args.steps, val_seed=args.val_seed,
+                   val_people=args.val_people, profile_name=args.profile, seed=args.seed, threads=args.threads)
+    record = dict(result, command="python -m posebook.bench learn " + " ".join(argv if argv is not None
+                                                                                 else sys.argv[1:]),
+                  commit=git_commit(), machine=machine(), torch=torch.__version__,
+                  date=time.strftime("%Y-%m-%d"))
+    for path in ([args.out] if args.out else []) + ([calibration_path(args.chapter)] if args.calibration else []):
+        write_record(path, record)
+    short = {k: v for k, v in result.items() if k not in ("curve", "recipe", "kwargs")}
+    if args.json:
+        print(json.dumps(short, allow_nan=True))
+        return
+    inv = result["inversion"]
+    print(f"{result['chapter']}: {result['steps']} steps in {result['cpu_minutes']:.1f} CPU-minutes "
+          f"({result['threads']} thread(s)), {result['val_people']} validation people (seed {result['val_seed']})")
+    print(f"AP {result['AP']:.3f} (ceiling {result['ceiling']:.3f})  PCK@0.1 {result['PCK@0.1']:.3f}  "
+          f"PCK@0.2 {result['PCK@0.2']:.3f}  inversion front {inv['front']:.3f} side {inv['side']:.3f} "
+          f"back {inv['back']:.3f}")

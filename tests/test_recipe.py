@@ -1,0 +1,136 @@
+"""The training recipe of each profile, declared in one place, and `bench learn`, which trains a chapter's
+reference network with it and scores it beside the oracle's ceiling."""
+import json
+
+import numpy as np
+import pytest
+
+from posebook import learn, metrics
+from posebook.codecs.blur import blur_sigma, scaled_kernel
+from posebook.data.transforms import Augment
+from posebook.keypoints import COCO
+from posebook.recipe import RECIPES, recipe
+from posebook.studies import topdown
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ---- the recipe ----------------------------------------------------------------------------------------------------
+
+def test_cpu_recipe_is_light_augmentation_and_gpu_and_full_keep_the_papers():
+    cpu = recipe("cpu")
+    assert cpu.augment == Augment(scale=0.25, rotation=30.0, rotation_prob=0.4, half_body=0.0, flip=0.5)
+    assert recipe("gpu").augment == recipe("full").augment == Augment.hrnet()
+    assert (cpu.input_size, cpu.heatmap_size, cpu.schedule) == ((96, 64), (24, 16), "flat_cosine")
+    assert recipe("full").trainer_options(210)["milestones"] == (170, 200)  # HRNet's epochs 170 and 200 of 210
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        recipe("laptop")
+
+
+def test_sigma_keeps_the_papers_width_relative_to_the_crop_with_a_one_pixel_floor():
+    cpu = recipe("cpu")
+    assert recipe("gpu").sigma == 2.0  # HRNet's sigma 2 on 64x48
+    assert cpu.sigma_for((32, 24)) == 1.0 and cpu.sigma_for((128, 96)) == 4.0
+    assert cpu.sigma == 1.0  # 2 * 24 / 64 = 0.75, raised to the floor
+
+
+def test_the_recipe_trains_with_a_flat_learning_rate_then_a_cosine():
+    from posebook.train import lr_factor
+
+    options = recipe("cpu").trainer_options(1000)
+    lrs = [lr_factor(s, 1000, options["schedule"], warmup_steps=options["warmup_steps"],
+                     tail=options["cosine_tail"]) for s in (200, 499, 750, 1000)]
+    assert lrs == pytest.approx([1.0, 1.0, 0.5, 0.0])
+
+
+def test_scaled_kernels_keep_the_blur_width_relative_to_the_map():
+    assert [scaled_kernel(k, 1.0) for k in (15, 11, 9, 7, 5)] == [15, 11, 9, 7, 5]
+    assert [scaled_kernel(k, 0.375) for k in (15, 11, 9, 7, 21)] == [5, 3, 3, 3, 7]
+    for k in (15, 11, 7):  # the nearest odd kernel to the scaled sigma
+        s = scaled_kernel(k, 0.5)
+        assert abs(blur_sigma(s) - blur_sigma(k) / 2) <= min(abs(blur_sigma(o) - blur_sigma(k) / 2)
+                                                             for o in range(3, 31, 2))
+    with pytest.raises(ValueError, match="odd"):
+        scaled_kernel(8, 0.5)
+
+
+def test_mspn_codecs_scale_their_kernels_with_the_map():
+    from posebook.models.mspn import mspn_codecs
+
+    full = [c.kernel for c in mspn_codecs(2)]
+    small = [c.kernel for c in mspn_codecs(2, (96, 64), (24, 16), kernel_scale=0.375)]
+    assert full == [15, 11, 9, 7, 11, 9, 7, 5]
+    assert small == [scaled_kernel(k, 0.375) for k in full]
+
+
+# ---- left/right inversions -------------------------------------------------------------------------------------------
+
+def test_lr_inversions_count_predictions_at_the_mirrored_joint_only_when_the_twins_are_apart():
+    flip = COCO.flip_index()
+    gt = np.zeros((1, 17, 3))
+    gt[0, :, 2] = 2
+    gt[0, :, 0] = np.arange(17) * 20.0  # every joint 20 px from the next: twins are more than 0.1 x 100 apart
+    gt[0, :, 1] = 50
+    perfect = gt[..., :2].copy()
+    mirrored = gt[:, flip, :2]
+    eligible, inverted = metrics.lr_inversions(perfect, gt, [100.0], flip)
+    sided = flip != np.arange(17)
+    assert (eligible[0] == sided).all() and not inverted.any()
+    _, inverted = metrics.lr_inversions(mirrored, gt, [100.0], flip)
+    assert (inverted[0] == sided).all()
+    near = gt.copy()
+    near[0, flip[5], :2] = near[0, 5, :2] + 5  # a twin within 0.1 of the box: not eligible
+    eligible, _ = metrics.lr_inversions(perfect, near, [100.0], flip)
+    assert not eligible[0, 5]
+    with pytest.raises(ValueError, match="agree on N and K"):
+        metrics.lr_inversions(perfect[:, :5], gt, [100.0], flip)
+
+
+def test_views_follow_the_renderers_yaw_bands_and_the_default_mix():
+    config = dict(input_size=(64, 64), heatmap_size=(16, 16), sigma=1.0, image_size=(128, 128), scene={},
+                  max_people=4, val_people=120)
+    val = topdown.validation_set(config)
+    views = topdown.views(val)
+    assert sorted(views) == sorted(val.coco.anns)
+    shares = {v: list(views.values()).count(v) / len(views) for v in topdown.VIEWS}
+    assert shares["front"] > 0.45 and min(shares.values()) > 0.1  # the renderer's 55 / 30 / 15 mix, 153 people
+    other = topdown.validation_set(dict(config, val_seed=7))
+    assert other.coco.anns[1]["keypoints"] != val.coco.anns[1]["keypoints"]
+
+
+# ---- bench learn ---------------------------------------------------------------------------------------------------
+
+def test_every_reference_feeds_its_heads_at_least_as_many_channels_as_joints():
+    import torch
+
+    for key, ref in learn.REFERENCES.items():
+        with torch.device("meta"):
+            net = ref.build()
+        heads = [m for name, m in net.named_modules()
+                 if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.out_channels == 17]
+        assert heads, key
+        assert min(m.in_channels for m in heads) >= 17, key
+
+
+@pytest.mark.slow
+def test_bench_learn_prints_one_json_line_with_the_issue_fields(capsys, tmp_path):
+    out = tmp_path / "record.json"
+    learn.main(["--chapter", "04", "--profile", "smoke", "--json", "--out", str(out)])
+    line = capsys.readouterr().out.strip().splitlines()
+    assert len(line) == 1
+    result = json.loads(line[0])
+    for key in ("chapter", "steps", "cpu_minutes", "AP", "PCK@0.1", "PCK@0.2", "inversion", "val_people",
+                "ceiling"):
+        assert key in result, key
+    assert set(result["inversion"]) == {"front", "side", "back"} and result["chapter"] == "04_simple_baseline"
+    record = json.loads(out.read_text())
+    assert record["curve"] and record["recipe"]["recipe"] == RECIPES["smoke"].name and record["command"]
+
+
+def test_bench_learn_refuses_bad_arguments():
+    with pytest.raises(SystemExit):
+        learn.main(["--chapter", "09"])
+    with pytest.raises(SystemExit):
+        learn.main(["--chapter", "04", "--seconds", "10", "--steps", "3"])
+    with pytest.raises(ValueError, match="chapters"):
+        learn.reference("12")
