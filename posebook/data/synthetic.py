@@ -15,13 +15,17 @@ Labels, as a photo annotator would give them:
 - bbox is the whole figure's extent (seen and covered parts, clipped to the image); area counts the figure's pixels
   as drawn, before anything in front covers them (an amodal mask area).
 
-Left and right are told apart from the pixels only by evidence that a mirror image keeps consistent, as in photos:
-the face (eyes, nose and mouth show which way the head faces; hair covers the back of the head, so front and back
-differ), a neckline on the front of the shirt, feet pointing forward, and which limb passes in front of the body
-(parts are drawn by depth). Nothing marks a side by itself: both sleeves and both trouser legs have the same colour,
-so the mirror image of a figure is the figure of the mirrored pose, and a flipped training crop with its labels
-swapped is as true as the original. (An earlier version shaded the left side lighter; flip augmentation then taught
-"lighter is left" in half the crops and "lighter is right" in the other half.) Explained in chapter 01 (Data).
+Left and right are told apart from the pixels only by evidence that a mirror image keeps consistent, as in photos,
+drawn large enough to read in a 96x64 crop (tests/test_synthetic_cues.py measures them there): the face (a skin cap
+with dark eyes, brows, nose and mouth on the front of the head; hair, kept in contrast with the skin, over its back
+and top), the shirt front (a print or an open jacket's inner shirt in a contrasting colour, and a neckline; the back
+is plain), shoes with a white toe cap that shows where the toes point (under the ankles from the front, ahead of
+them from the side, hidden from behind), and which limb passes in front of the body (parts are drawn by depth).
+Each cue is placed from the figure's 3D surface and normals. Nothing marks a side by itself: both sleeves and both
+trouser legs have the same colour, so the mirror image of a figure is the figure of the mirrored pose, and a flipped
+training crop with its labels swapped is as true as the original. (An earlier version shaded the left side lighter;
+flip augmentation then taught "lighter is left" in half the crops and "lighter is right" in the other half.)
+Explained in chapter 01 (Data).
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ import torch.utils.data
 from posebook.keypoints import COCO
 from posebook._io import atomic_write
 
-from .synthetic_body import SIDES, Figure, pose_figure, sample_build, sample_pose
+from .synthetic_body import FACE_NORMALS, FACE_POINTS, SIDES, Figure, pose_figure, sample_build, sample_pose
 
 PART_NAMES = ("background", "occluder", "torso", "neck", "head") + tuple(
     f"{side}_{part}" for side in SIDES for part in ("upper_arm", "forearm", "hand", "thigh", "shank", "foot"))
@@ -65,6 +69,16 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
                     np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))], 1)
 _SKIN = np.array([[255, 219, 172], [241, 194, 125], [224, 172, 105], [198, 134, 66], [141, 85, 36], [92, 58, 34]])
 _HAIR = np.array([[20, 15, 10], [60, 40, 25], [110, 70, 40], [200, 170, 100], [150, 150, 150], [140, 60, 30]])
+_LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601 luminance of RGB
+# Front/back cues must stay readable in a 96x64 crop (a head ~10 px tall): hair at least this many luminance levels
+# from the skin, so that the back of a head (hair) never looks like a face (skin); in photos hair and skin rarely
+# match, and a face is told from the back of a head by that contrast before its features can be resolved.
+HAIR_SKIN_CONTRAST = 45.0
+# The shirt front (a print, or the shirt under an open jacket) is a pale tint of the shirt's colour on a dark shirt
+# and a dark shade of it on a light one: this luminance splits the two.
+FRONT_SPLIT = 120.0
+_TOE_CAP = np.array([235.0, 232.0, 224.0])  # the white rubber toe of a sneaker: the toes show which way feet point
+_EYE = np.array([30.0, 25.0, 25.0])
 
 
 @dataclass(frozen=True)
@@ -144,8 +158,8 @@ class _Canvas:
 
     def fill(self, points: np.ndarray, color, draw_id: int | None = None) -> None:
         """Fill a convex polygon (N, 2) in image coordinates; with ``draw_id`` it is also written to the ids."""
-        pts = np.round(points * (1 << _SHIFT)).astype(np.int32)
-        cv2.fillConvexPoly(self.image, pts, tuple(float(c) for c in color), cv2.LINE_AA, _SHIFT)
+        pts = (points * (1 << _SHIFT)).round().astype(np.int32)
+        cv2.fillConvexPoly(self.image, pts, tuple(map(float, color)), cv2.LINE_AA, _SHIFT)
         if draw_id is not None:
             cv2.fillConvexPoly(self.ids, pts, int(draw_id), cv2.LINE_8, _SHIFT)
 
@@ -231,12 +245,27 @@ def _sample_yaw(rng, facing) -> float:
 
 
 def _sample_colors(rng) -> dict:
+    """Skin, hair, shirt, the shirt front's panel, trousers and shoes of one figure."""
     skin = np.clip(_SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 8, 3), 0, 255)
     jeans = np.array([[40, 60, 110], [30, 30, 35], [90, 90, 95], [170, 150, 110]])
     trousers = jeans[rng.integers(4)] + rng.normal(0, 12, 3) if rng.uniform() < 0.5 else _random_color(rng)
-    return {"skin": skin, "hair": np.clip(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 8, 3), 0, 255),
-            "shirt": _random_color(rng), "trousers": np.clip(trousers, 0, 255),
+    hair = _contrasting_hair(np.clip(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 8, 3), 0, 255), skin)
+    shirt = _random_color(rng)
+    # the shirt front's panel: a pale tint of a dark shirt's colour, a dark shade of a light one (no random draw, so
+    # the scenes of a seed keep the people, poses and places they had before the front/back cues were drawn)
+    front = shirt + 0.85 * (255 - shirt) if shirt @ _LUMA < FRONT_SPLIT else 0.2 * shirt
+    return {"skin": skin, "hair": hair, "shirt": shirt, "front": front, "trousers": np.clip(trousers, 0, 255),
             "shoes": _random_color(rng, sat=(0, 0.5), val=(0.05, 0.5))}
+
+
+def _contrasting_hair(hair: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """``hair``, darkened where its luminance is within :data:`HAIR_SKIN_CONTRAST` of the skin's (brown hair on
+    dark skin becomes black, grey hair on tanned skin dark grey), so the back of the head never reads as a face."""
+    hair_luma, skin_luma = float(hair @ _LUMA), float(skin @ _LUMA)
+    if abs(hair_luma - skin_luma) >= HAIR_SKIN_CONTRAST:
+        return hair
+    target = max(skin_luma - HAIR_SKIN_CONTRAST, 5.0)
+    return hair * (target / max(hair_luma, 1.0))
 
 
 def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOptions) -> _Person:
@@ -260,7 +289,8 @@ def _sample_person(rng, h: int, w: int, placed: list[_Person], opts: SceneOption
 
 
 def _limb_primitives(person: _Person, side: str) -> list:
-    """(depth, part, kind, outline, colour) of one side's six limb segments; kind: 0 skin, 1 shirt, 2 trousers."""
+    """(depth, part, kind, outline, colour, overlays) of one side's six limb segments; kind: 0 skin (untextured),
+    1 shirt, 2 trousers; overlays: (outline, colour) painted inside the outline right after it (the shoe's toe)."""
     fig, col, bulk = person.figure, person.colors, person.figure.build.bulk * person.height
     k = int(side == "right")  # COCO lists each left keypoint just before its right one
     kp, pts = fig.keypoints, fig.points
@@ -277,9 +307,31 @@ def _limb_primitives(person: _Person, side: str) -> list:
     )
     out = []
     for part, a, b, radii, color, kind in segments:
-        outline = _capsule(person.project(a), person.project(b), radii[0] * bulk, radii[1] * bulk)
-        out.append(((a[2] + b[2]) / 2 + 0.01, f"{side}_{part}", kind, outline, color))
+        r0, r1 = radii[0] * bulk, radii[1] * bulk
+        outline = _capsule(person.project(a), person.project(b), r0, r1)
+        overlays = _toe_cap(person, a, b, r0, r1) if part == "foot" else []
+        out.append(((a[2] + b[2]) / 2 + 0.01, f"{side}_{part}", kind, outline, color, overlays))
     return out
+
+
+TOE_CAP_FROM = 0.55    # the toe cap covers the foot from this fraction of the way from ankle to toe
+TOE_CAP_MIN_Z = -0.25  # seen while the foot points less than ~105 degrees away from the camera
+
+
+def _toe_cap(person: _Person, ankle: np.ndarray, toe: np.ndarray, r_ankle: float, r_toe: float) -> list:
+    """The shoe's light toe cap, [(outline, colour)] or [] when the toes point away from the camera.
+
+    Photos tell a front from a back by which way the feet point: seen from the front, the toes (here a white toe
+    cap under each ankle); from behind, the heels (the plain shoe); from the side, a light tip on the side the
+    figure faces. The cap lies inside the foot's outline (a capsule contains every disc between its end discs),
+    so the foot's draw id and labels are unchanged.
+    """
+    direction = (toe - ankle) / np.linalg.norm(toe - ankle)
+    if direction[2] < TOE_CAP_MIN_Z:
+        return []
+    start = ankle + TOE_CAP_FROM * (toe - ankle)
+    r_start = r_ankle + TOE_CAP_FROM * (r_toe - r_ankle)
+    return [(_capsule(person.project(start), person.project(toe), 0.8 * r_start, 0.8 * r_toe), _TOE_CAP)]
 
 
 def _torso_primitives(person: _Person) -> list:
@@ -290,8 +342,8 @@ def _torso_primitives(person: _Person) -> list:
     z = float(rings[..., 2].mean())
     neck = _capsule(person.project(person.figure.points["neck"]), person.project(person.figure.points["head"]),
                     0.026 * person.height, 0.024 * person.height)
-    return [(z, "torso", 2, pelvis, col["trousers"]), (z + 1e-4, "torso", 1, chest, col["shirt"]),
-            (z + 0.005, "neck", 0, neck, col["skin"])]
+    return [(z, "torso", 2, pelvis, col["trousers"], []), (z + 1e-4, "torso", 1, chest, col["shirt"], []),
+            (z + 0.005, "neck", 0, neck, col["skin"], [])]
 
 
 def _head_factor(person: _Person, scale: float = 1.0) -> np.ndarray:
@@ -303,34 +355,147 @@ def _head_factor(person: _Person, scale: float = 1.0) -> np.ndarray:
 
 
 def _draw_head(canvas: _Canvas, person: _Person, draw_id: int) -> None:
-    """Skin, hair on the back and top of the head, then the face features that face the camera."""
+    """Skin, hair over the back and top of the head, the face's skin where it faces the camera, then its features.
+
+    Photos tell a face from the back of a head: from the front, skin with dark eyes, brows and mouth framed by hair;
+    from behind, hair (kept :data:`HAIR_SKIN_CONTRAST` from the skin); from the side, the face on the side the head
+    turns to and the hair behind it.
+    """
     fig, col = person.figure, person.colors
     center = person.project(fig.points["head"])
     hair_3d = fig.points["head"] + fig.head_axes @ np.array([0.0, 0.3, -0.4])
-    skin = (_ellipse(center, _head_factor(person)), col["skin"])
-    hair = (_ellipse(person.project(hair_3d), _head_factor(person, 0.97)), col["hair"])
-    for outline, color in ((hair, skin) if hair_3d[2] < fig.points["head"][2] else (skin, hair)):
-        canvas.fill(outline, color, draw_id)
+    canvas.fill(_ellipse(center, _head_factor(person)), col["skin"], draw_id)
+    canvas.fill(_ellipse(person.project(hair_3d), _head_factor(person, 0.97)), col["hair"], draw_id)
+    face = _face_outline(person)
+    if face is not None:
+        canvas.fill(face, col["skin"])
     _draw_face(canvas, person)
 
 
+# The face: the cap of the head (a unit sphere mapped by the head's axes) within FACE_CAP_DEGREES of a direction a
+# little below straight ahead; beyond it, at the temples, forehead and round the back, the hair shows.
+FACE_CAP_DEGREES = 70.0
+_FACE_AXIS = np.array([0.0, -0.15, 1.0]) / np.linalg.norm([0.0, -0.15, 1.0])
+
+
+def _cap_points(axis: np.ndarray, degrees: float) -> np.ndarray:
+    """Points of the unit sphere's cap round ``axis``: its apex and two rings of 12, at half and full ``degrees``."""
+    side = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
+    side /= np.linalg.norm(side)
+    other = np.cross(axis, side)
+    turn = np.arange(12) * np.pi / 6
+    rings = [np.cos(a) * axis + np.sin(a) * (np.cos(turn)[:, None] * side + np.sin(turn)[:, None] * other)
+             for a in np.radians([degrees / 2, degrees])]
+    return np.concatenate([axis[None]] + rings)
+
+
+_FACE_CAP = _cap_points(_FACE_AXIS, FACE_CAP_DEGREES)
+
+
+def _face_outline(person: _Person) -> np.ndarray | None:
+    """Outline of the face's skin: the hull of the face cap's points whose surface normal faces the camera, None
+    when none does (a back view). The points lie on the head's surface, so the face stays inside its outline."""
+    axes = person.figure.head_axes
+    on_head = _FACE_CAP @ axes.T                          # x = A p on the ellipsoid ...
+    normal_z = _FACE_CAP @ np.linalg.inv(axes)[:, 2]      # ... has its normal along A^-T p
+    seen = on_head[normal_z > 0]
+    if len(seen) < 3:
+        return None
+    return cv2.convexHull(person.project(person.figure.points["head"] + seen).astype(np.float32))[:, 0]
+
+
+# Face features, head frame (head centre 0, x to the head's left, y up, z where it faces; units of standing height
+# at head scale 1): centre, outward normal, half width and half height of a flat ellipse on the head's surface, and
+# the colour. Drawn stylised and large (an eye nearly half the eye-to-eye distance across) so that in a 96x64 crop,
+# where the face is ~8 px wide, eyes and brows read as a dark band over the skin and the mouth as a dark dash.
+_BROW = np.array([0.4, 0.35, 0.85]) / np.linalg.norm([0.4, 0.35, 0.85])  # the left brow's; x negated: the right's
+_MOUTH = np.array([0.0, -0.35, 0.94]) / np.linalg.norm([0.0, -0.35, 0.94])
+FACE_FEATURES = (  # name, centre, normal, (half width, half height), colour (a key of _face_colors)
+    ("nose", FACE_POINTS[0], FACE_NORMALS[0], (0.006, 0.008), "nose"),
+    ("left_eye", FACE_POINTS[1], FACE_NORMALS[1], (0.009, 0.007), "eyes"),
+    ("right_eye", FACE_POINTS[2], FACE_NORMALS[2], (0.009, 0.007), "eyes"),
+    ("left_brow", np.array([0.021, 0.024, 0.046]), _BROW, (0.012, 0.0035), "brows"),
+    ("right_brow", np.array([-0.021, 0.024, 0.046]), _BROW * [-1.0, 1.0, 1.0], (0.012, 0.0035), "brows"),
+    ("mouth", np.array([0.0, -0.034, 0.05]), _MOUTH, (0.014, 0.0045), "mouth"),
+)
+_FEATURE_POINTS, _FEATURE_NORMALS, _FEATURE_HALF_SIZES = (np.array([f[i] for f in FACE_FEATURES]) for i in (1, 2, 3))
+_FEATURE_COLORS = tuple(f[4] for f in FACE_FEATURES)
+_FEATURE_MIN_Z = np.array([FACE_LABEL_MIN_NZ[0], 0.0, 0.0, 0.0, 0.0, 0.0])  # drawn where normal z exceeds: the nose
+# wherever it is labelled, the rest on the near side of the head
+
+
+def _face_colors(col: dict) -> dict:
+    """Features darker than the skin: a shadowed nose, near-black eyes, brows of darkened hair, a dark red mouth."""
+    return {"nose": col["skin"] * 0.75, "eyes": _EYE, "brows": np.minimum(col["hair"], col["skin"]) * 0.6,
+            "mouth": col["skin"] * np.array([0.55, 0.3, 0.3])}
+
+
 def _draw_face(canvas: _Canvas, person: _Person) -> None:
+    """The ears that face the camera, then the nose, eyes, brows and mouth where their normals face the camera.
+
+    Each feature is an ellipse on the head's surface, foreshortened by its normal (a profile's near eye is a
+    narrow dash), so a mirrored figure gets the mirror image of its face.
+    """
     fig, col = person.figure, person.colors
     shown = fig.face_normals[:, 2] > FACE_LABEL_MIN_NZ
-    face = person.project(fig.keypoints[:5])
+    ears = person.project(fig.keypoints[3:5])
     r = max(0.7, 0.005 * person.height)
-    for k in np.flatnonzero(shown):
-        if k in (1, 2):
-            canvas.fill(_ellipse(face[k], np.eye(2) * r), (30, 25, 25))
-        else:  # nose and ears: a shadow of the skin
-            canvas.fill(_ellipse(face[k], np.diag([r * 1.2, r * (2.2 if k > 2 else 1.2)])), col["skin"] * 0.8)
-    if fig.face_normals[0, 2] > 0.3:  # a mouth below the nose on a face seen from the front
-        mouth = person.project(fig.points["head"] + fig.head_axes @ np.array([0.0, -0.55, 0.85]))
-        canvas.fill(_capsule(mouth - [r, 0], mouth + [r, 0], r * 0.5, r * 0.5), (150, 60, 60))
+    for k in (3, 4):
+        if shown[k]:
+            canvas.fill(_ellipse(ears[k - 3], np.diag([r * 1.2, r * 2.2])), col["skin"] * 0.8)
+    rotation = fig.head_axes / np.linalg.norm(fig.head_axes, axis=0)
+    scale, colors = fig.build.head_scale, _face_colors(col)
+    normals = _FEATURE_NORMALS @ rotation.T
+    across = rotation[:, 0] - (normals @ rotation[:, 0])[:, None] * normals  # the head's left-right axis, in each
+    across /= np.linalg.norm(across, axis=1, keepdims=True)                 # feature's surface
+    tangents = np.stack([across, np.cross(normals, across)], 2) * _FEATURE_HALF_SIZES[:, None, :] * scale
+    factors = person.linear @ tangents[:, :2]  # (features, 2, 2): the unit circle -> each feature's ellipse
+    centers = person.project(fig.points["head"] + (_FEATURE_POINTS * scale) @ rotation.T)
+    for center, factor, normal_z, min_z, color in zip(centers, factors, normals[:, 2], _FEATURE_MIN_Z,
+                                                      _FEATURE_COLORS):
+        if normal_z > min_z:
+            canvas.fill(_ellipse(center, factor), colors[color])
 
 
-def _draw_neckline(canvas: _Canvas, person: _Person, draw_id: int) -> None:
-    """A V of skin under the neck on the front of the shirt: a front/back cue."""
+# The shirt front's panel: half width (fraction of the chest's half width) and its bottom and top (fractions of the
+# way from the waist up to the shoulders). Short sleeves: a T-shirt's chest print; long sleeves: a jacket, open down
+# the front over the inner shirt, from waist to neck.
+FRONT_PANELS = {"print": (0.5, 0.3, 0.75), "open": (0.3, 0.0, 1.0)}
+# The chest is the hull of 12-gon cross-sections; between its front vertex (u = 0) and the next ones (u = +-0.5,
+# depth sin 60) the surface's depth falls linearly. Panel points sit on that surface, 4% inside it, so the panel (and
+# the draw ids it writes) never leaves the chest's outline: the figure's bbox, area and labels are unchanged by it.
+_EDGE_SLOPE = (1 - np.sin(np.pi / 3)) / np.cos(np.pi / 3)
+_PANEL_INSET = 0.96
+
+
+def _front_panel(person: _Person) -> np.ndarray | None:
+    """Outline of the part of the shirt front's panel that faces the camera, or None when none does.
+
+    The panel is a patch of the chest's front (waist to shoulders, lateral fraction u in [-half, half] of the half
+    width); a point is kept where the surface normal there (of the elliptical cross-section) faces the camera, so
+    the panel shows whole from the front, as a sliver on the leading edge from the side, and not at all from behind.
+    """
+    rings = person.figure.torso_rings[:2]  # shoulders, waist
+    centers = rings.mean(1)
+    lateral, forward = rings[:, 0] - centers, rings[:, 3] - centers  # half width and half depth vectors
+    half, bottom, top = FRONT_PANELS["open" if person.long_sleeves else "print"]
+    t = np.array([bottom, top])[:, None, None]  # waist (0) to shoulders (1)
+    center, a, f = (v[1] + t * (v[0] - v[1]) for v in (centers, lateral, forward))
+    u = np.linspace(-half, half, 5)[None, :, None]
+    normal_z = (u * a[..., 2:] / (a * a).sum(-1, keepdims=True)
+                + np.sqrt(1 - u ** 2) * f[..., 2:] / (f * f).sum(-1, keepdims=True))
+    points = (center + u * a + _PANEL_INSET * (1 - _EDGE_SLOPE * np.abs(u)) * f)[normal_z[..., 0] > 0]
+    if len(points) < 3:
+        return None
+    return cv2.convexHull(person.project(points).astype(np.float32))[:, 0]
+
+
+def _draw_shirt_front(canvas: _Canvas, person: _Person, draw_id: int) -> None:
+    """The shirt front, a front/back cue photos have (a shirt's front differs from its plain back): the panel
+    (:data:`FRONT_PANELS`) in the person's contrasting ``front`` colour, then a V of skin under the neck."""
+    panel = _front_panel(person)
+    if panel is not None:
+        canvas.fill(panel, person.colors["front"], draw_id)
     axes = person.figure.torso_axes
     if axes[2, 2] < 0.2:  # the chest faces away from the camera
         return
@@ -356,17 +521,20 @@ def _draw_person(rng, canvas: _Canvas, person: _Person, index: int, opts: SceneO
     prims = _torso_primitives(person) + _limb_primitives(person, "left") + _limb_primitives(person, "right")
     head_z = person.figure.points["head"][2] + 0.06
     kinds = {}
-    for _, part, kind, outline, color in sorted(prims + [(head_z, "head", 0, None, None)], key=lambda p: p[0]):
+    head_primitive = (head_z, "head", 0, None, None, [])
+    for _, part, kind, outline, color, overlays in sorted(prims + [head_primitive], key=lambda p: p[0]):
         draw_id = canvas.new_id(index, part)
         kinds[draw_id] = kind
         if part == "head":
             _draw_head(canvas, person, draw_id)
             continue
         canvas.fill(outline, color, draw_id)
+        for overlay, overlay_color in overlays:
+            canvas.fill(overlay, overlay_color)
         if part == "torso" and kind == 1:
-            neckline = canvas.new_id(index, "torso")
-            kinds[neckline] = 0  # skin: it takes no shirt texture
-            _draw_neckline(canvas, person, neckline)
+            front = canvas.new_id(index, "torso")
+            kinds[front] = 0  # print and skin: they take no shirt texture
+            _draw_shirt_front(canvas, person, front)
     head, reach = person.project(person.figure.points["head"]), 0.1 * person.height
     extent = np.concatenate([p[3] for p in prims] + [[head - reach, head + reach]])
     h, w = canvas.ids.shape
