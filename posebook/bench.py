@@ -259,7 +259,8 @@ def _train_command(argv: list[str]) -> None:
 
 
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
-_EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main"}
+_EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main",
+             "pretrain": "posebook.learn:pretrain_main"}
 
 
 def main(argv: list[str] | None = None) -> None:

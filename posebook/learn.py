@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ class Reference:
     targets: str = "gaussian"
     steps: int = 3000
     train_items: int = 16000
+    pretrained: bool = False  # the ResNet trunk starts from PRETRAINED_TRUNK, as the papers' from ImageNet
 
     def build(self, smoke: bool = False) -> nn.Module:
         kwargs = dict(self.kwargs, **(SMOKE_SIZES.get(self.model, {}) if smoke else {}))
@@ -47,9 +49,10 @@ class Reference:
 REFERENCES = {
     "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=4000),
     "04": Reference("04_simple_baseline", "simple_baseline", dict(depth=50, width=16, deconv_channels=64),
-                    steps=5000),
-    "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000),
-    "06": Reference("06_mspn", "mspn", dict(stages=2, width=16), targets="mspn", steps=2000),
+                    steps=5000, pretrained=True),
+    "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000,
+                    pretrained=True),
+    "06": Reference("06_mspn", "mspn", dict(stages=2, width=16), targets="mspn", steps=2000, pretrained=True),
     "07": Reference("07_hrnet", "hrnet", dict(width=18, stem_width=32, layer1_blocks=1, stage_blocks=1),
                     steps=2500),
 }
@@ -168,6 +171,10 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
         clock = time.process_time()  # training and scoring; rendering the data is not counted
         torch.manual_seed(seed)
         net = ref.build(smoke)
+        if ref.pretrained and not smoke:  # the smoke networks are narrower than the shipped trunk
+            from posebook.weights import load_trunk
+
+            load_trunk(net, pretrained_trunk(), source=str(TRUNK_FILE))
         budget = steps or (4 if smoke else ref.steps)
 
         def trainer(model: nn.Module, n: int) -> Trainer:
@@ -190,11 +197,71 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
         torch.set_num_threads(previous)
     curves = [{k: h[k] for k in ("step", "loss", "lr", "AP", "PCK@0.1", "PCK@0.2", "inversion.back") if k in h}
               for h in history]
-    return dict(chapter=ref.chapter, model=ref.model, kwargs=ref.kwargs, steps=budget, threads=threads,
+    return dict(chapter=ref.chapter, model=ref.model, kwargs=ref.kwargs, pretrained=ref.pretrained and not smoke,
+                steps=budget, threads=threads,
                 cpu_minutes=round(cpu_minutes, 2), AP=final["AP"], AP50=final["AP50"], **{
                     "PCK@0.1": final["PCK@0.1"], "PCK@0.2": final["PCK@0.2"]},
                 inversion={v: final[f"inversion.{v}"] for v in topdown.VIEWS}, val_people=len(val),
                 val_seed=config["val_seed"], ceiling=ceiling(val), seed=seed, recipe=rec.describe(), curve=curves)
+
+
+# ---- the pretrained trunk -------------------------------------------------------------------------------------------
+
+PRETRAIN_SEED = topdown.TRAIN_SEED + 1  # scenes no study, chapter or validation set draws (they use 0 and 1_000_003)
+TRUNK_PARTS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+TRUNK_FILE = Path(__file__).parent / "pretrained" / "resnet50_w16_synthetic.pt"
+TRUNK_SHA256 = None  # set by the command in posebook/pretrained/README.md; tests check the shipped file against it
+
+
+def pretrain_trunk(steps: int, seed: int = 0, threads: int = 1, progress: bool = False,
+                   profile_name: str = "cpu") -> tuple[dict, dict]:
+    """Train chapter 04's SimpleBaseline (ResNet-50 at width 16) from scratch with the cpu recipe on scenes of
+    ``PRETRAIN_SEED`` for ``steps``, and return (its trunk's state_dict in float16, the run's scores on the
+    studies' validation people). The papers start SimpleBaseline, CPN and MSPN from an ImageNet ResNet; this trunk
+    stands in for it: features learned on other synthetic people, not on photos. Chapter 04."""
+    from posebook.train import Trainer
+
+    ref, rec = reference("04"), recipe(profile_name)
+    smoke = profile_name == "smoke"
+    config = dict(data_config(ref, rec, train_items=64 if smoke else None, val_people=8 if smoke else 200),
+                  train_seed=PRETRAIN_SEED)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        items = topdown.training_items("pretrain-trunk", config, progress)
+        torch.manual_seed(seed)
+        net = ref.build(smoke)
+        run = Trainer(net, items, loss(ref, net), seed=seed, device="cpu", channels_last=True, progress=progress,
+                      log_every=max(1, steps // 50), **rec.trainer_options(steps))
+        run.fit()
+        val = topdown.validation_set(config)
+        final, _ = topdown.scores(run.model, val)
+    finally:
+        torch.set_num_threads(previous)
+    trunk = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in run.model.state_dict().items() if k.split(".")[0] in TRUNK_PARTS}
+    return trunk, {k: final[k] for k in ("AP", "PCK@0.1", "PCK@0.2")}
+
+
+def sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pretrained_trunk(path=None) -> dict:
+    """The shipped trunk (``TRUNK_FILE``) as float32 tensors, after checking its SHA-256 against ``TRUNK_SHA256``."""
+    from posebook.weights import CheckpointError
+
+    path = Path(path or TRUNK_FILE)
+    if not path.exists():
+        raise CheckpointError(f"the pretrained trunk {path} is absent: make it with the command in "
+                              f"{TRUNK_FILE.parent / 'README.md'}")
+    if path == TRUNK_FILE and TRUNK_SHA256 is not None and sha256(path) != TRUNK_SHA256:
+        raise CheckpointError(f"{path} has SHA-256 {sha256(path)}, not the recorded {TRUNK_SHA256}: the file was "
+                              f"changed or damaged; make it again with the command in {path.parent / 'README.md'}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 # ---- command line ---------------------------------------------------------------------------------------------------
@@ -204,8 +271,6 @@ CALIBRATION = "calibration"  # book/results/calibration/NN_<chapter>.json: each 
 
 def calibration_path(chapter: str, root=None):
     """``book/results/calibration/<chapter>.json`` (e.g. 04_simple_baseline.json)."""
-    from pathlib import Path
-
     from posebook.results import ROOT
 
     return Path(root or ROOT / "book" / "results") / CALIBRATION / f"{reference(chapter).chapter}.json"
@@ -262,3 +327,29 @@ def main(argv: list[str] | None = None) -> None:
     print(f"AP {result['AP']:.3f} (ceiling {result['ceiling']:.3f})  PCK@0.1 {result['PCK@0.1']:.3f}  "
           f"PCK@0.2 {result['PCK@0.2']:.3f}  inversion front {inv['front']:.3f} side {inv['side']:.3f} "
           f"back {inv['back']:.3f}")
+
+
+def pretrain_main(argv: list[str] | None = None) -> None:
+    """``python -m posebook.bench pretrain --steps N --out FILE``: :func:`pretrain_trunk`, written atomically."""
+    import argparse
+    import json
+
+    from posebook.weights import save_state_dict
+
+    parser = argparse.ArgumentParser(prog="python -m posebook.bench pretrain",
+                                     description="pretrain the ResNet-50/16 trunk of chapters 04-06 on synthetic "
+                                                 f"scenes of seed {PRETRAIN_SEED} (the papers' ImageNet start)")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
+    parser.add_argument("--out", default=str(TRUNK_FILE))
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    start = time.process_time()
+    trunk, scores = pretrain_trunk(args.steps, args.seed, args.threads, profile_name=args.profile)
+    save_state_dict(trunk, args.out)
+    print(json.dumps(dict(out=args.out, sha256=sha256(args.out), steps=args.steps, seed=args.seed,
+                          data_seed=PRETRAIN_SEED, cpu_minutes=round((time.process_time() - start) / 60, 2),
+                          **scores)))

@@ -136,6 +136,50 @@ def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module
     return load_state(model, state, source=str(path), ignore_missing=("deconv_layers.", "final_layer."))
 
 
+TRUNK_STEMS = ("", "backbone.", "stem.")  # SimpleBaseline, CPN, MSPN: where a model keeps ResNet's conv1 and bn1
+
+
+def trunk_places(model: nn.Module) -> dict[str, list[str]]:
+    """Where ``model`` holds ResNet trunks (torchvision's key names): ``{"stem": [prefix, ...], "layers": [prefix,
+    ...]}``. SimpleBaseline: "" for both; CPN: "backbone."; MSPN: the stem "stem." and every stage's downsampling
+    unit "stages.i.downsample." (each stage is a ResNet's layer1..4). Chapter 04."""
+    import re
+
+    own = set(model.state_dict())
+    stems = [p for p in TRUNK_STEMS if f"{p}conv1.weight" in own and f"{p}bn1.weight" in own]
+    layers = sorted({m.group(1) for k in own if (m := re.fullmatch(r"(.*)layer1\.0\.conv1\.weight", k))})
+    return {"stem": stems, "layers": layers}
+
+
+def load_trunk(model: nn.Module, state: dict[str, torch.Tensor], source: str = "trunk") -> nn.Module:
+    """Load a ResNet trunk (``conv1``, ``bn1``, ``layer1..4`` keys, as :func:`posebook.learn.pretrain_trunk` saves)
+    into every trunk of ``model`` (:func:`trunk_places`): the papers initialise SimpleBaseline, CPN and every MSPN
+    stage from an ImageNet ResNet. Every trunk key must land and fit; the heads keep their own initialisation.
+    Chapter 04."""
+    places = trunk_places(model)
+    if not places["stem"] and not places["layers"]:
+        raise CheckpointError(f"{source}: {type(model).__name__} holds no ResNet trunk (no conv1/bn1 nor layer1..4 "
+                              f"with torchvision's names)")
+    own = model.state_dict()
+    placed, used = {}, set()
+    for key, value in state.items():
+        part = key.split(".")[0]
+        prefixes = places["stem"] if part in ("conv1", "bn1") else places["layers"] if part.startswith("layer") else []
+        for prefix in prefixes:
+            placed[prefix + key] = value
+            used.add(key)
+    unused = sorted(set(state) - used)
+    problems = {"unplaced": unused,
+                "missing": sorted(k for k in placed if k not in own),
+                "shape": [f"{k}: trunk {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in placed.items()
+                          if k in own and own[k].shape != v.shape]}
+    if any(problems.values()):
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}'s trunks {places}: "
+                              f"{_describe(problems)}. Is it a trunk of this depth and width?")
+    model.load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in placed.items()}})
+    return model
+
+
 def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
     """Write a state_dict atomically (a temporary file in the same folder, then ``os.replace``)."""
     return write_checkpoint(state, path)

@@ -134,3 +134,43 @@ def test_bench_learn_refuses_bad_arguments():
         learn.main(["--chapter", "04", "--seconds", "10", "--steps", "3"])
     with pytest.raises(ValueError, match="chapters"):
         learn.reference("12")
+
+
+# ---- the pretrained trunk ------------------------------------------------------------------------------------------
+
+def test_a_trunk_loads_into_every_resnet_of_simplebaseline_cpn_and_each_mspn_stage():
+    import torch
+
+    from posebook import models
+    from posebook.weights import CheckpointError, load_trunk, trunk_places
+
+    torch.manual_seed(0)
+    source = models.create("simple_baseline", width=4, deconv_channels=8)
+    trunk = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in learn.TRUNK_PARTS}
+    cpn = load_trunk(models.create("cpn", width=4, pyramid_channels=8), trunk)
+    mspn = load_trunk(models.create("mspn", stages=2, width=4), trunk)
+    assert trunk_places(mspn) == {"stem": ["stem."], "layers": ["stages.0.downsample.", "stages.1.downsample."]}
+    for key, value in trunk.items():
+        assert torch.equal(cpn.state_dict()["backbone." + key], value)
+        if key.startswith("layer"):
+            for stage in (0, 1):
+                assert torch.equal(mspn.state_dict()[f"stages.{stage}.downsample.{key}"], value)
+        else:
+            assert torch.equal(mspn.state_dict()["stem." + key], value)
+    with pytest.raises(CheckpointError, match="does not fit CPN"):
+        load_trunk(models.create("cpn", width=8, pyramid_channels=8), trunk)
+    with pytest.raises(CheckpointError, match="holds no ResNet trunk"):
+        load_trunk(models.create("hourglass", stacks=1, channels=8, order=2), trunk)
+
+
+def test_the_shipped_trunk_matches_its_recorded_sha256_and_fits_the_cpu_references():
+    from posebook.weights import load_trunk
+
+    readme = (learn.TRUNK_FILE.parent / "README.md").read_text()
+    assert learn.TRUNK_SHA256 is not None and learn.sha256(learn.TRUNK_FILE) == learn.TRUNK_SHA256
+    assert learn.TRUNK_SHA256 in readme and "python -m posebook.bench pretrain" in readme
+    assert learn.TRUNK_FILE.stat().st_size < 8 * 2 ** 20  # a few MB
+    trunk = learn.pretrained_trunk()
+    for key in ("04", "05", "06"):
+        assert learn.REFERENCES[key].pretrained
+        load_trunk(learn.REFERENCES[key].build(), trunk)

@@ -24,12 +24,12 @@ DATA_KEYS = ("input_size", "heatmap_size", "sigma", "image_size", "scene", "max_
 
 def data_settings(config: dict) -> dict:
     """The part of a study config that decides its data (crop and heatmap sizes, sigma, scene options, the
-    blur-kernel targets under ``codec`` and the training augmentation under ``augment`` when a config sets them;
-    without ``augment``, HRNet's COCO recipe)."""
+    blur-kernel targets under ``codec``, the training augmentation under ``augment`` and the training scenes' seed
+    under ``train_seed`` when a config sets them; without them, HRNet's COCO recipe and ``TRAIN_SEED``)."""
     missing = [k for k in DATA_KEYS if k not in config]
     if missing:
         raise KeyError(f"data_settings: the study config lacks {missing} (has {sorted(config)})")
-    return {k: config[k] for k in DATA_KEYS + ("codec", "augment") if k in config}
+    return {k: config[k] for k in DATA_KEYS + ("codec", "augment", "train_seed") if k in config}
 
 
 def codecs(settings: dict):
@@ -73,7 +73,8 @@ def synthetic_train_set(settings: dict, items: int):
     from posebook.data.transforms import Augment
 
     augment = Augment(**settings["augment"]) if "augment" in settings else None  # None: the dataset's, HRNet's
-    return SyntheticTopDown(items, seed=TRAIN_SEED, train=True, input_size=settings["input_size"],
+    return SyntheticTopDown(items, seed=settings.get("train_seed", TRAIN_SEED), train=True,
+                            input_size=settings["input_size"],
                             heatmap_size=settings["heatmap_size"], sigma=settings["sigma"],
                             image_size=settings["image_size"], max_people=settings["max_people"],
                             codec=codecs(settings), augment=augment, **settings["scene"])
@@ -97,6 +98,7 @@ def validation_set(config: dict):
     drawn from ``config["val_seed"]`` (default ``VAL_SEED``, the studies' scenes)."""
     key = dict(data_settings(config), people=config["val_people"])
     key.pop("augment", None)  # evaluation crops are not augmented
+    key.pop("train_seed", None)
     if config.get("val_seed", VAL_SEED) != VAL_SEED:
         key["seed"] = int(config["val_seed"])
     return _validation(json.dumps(key, sort_keys=True))
