@@ -309,12 +309,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seconds must be > 0 and --steps >= 1; got {args.seconds}, {args.steps}")
     if args.val_people < 1:
         parser.error(f"--val-people must be >= 1, got {args.val_people}")
+    commit = git_commit()  # the code the run starts from (files edited while it runs do not change it)
     result = learn(args.chapter, seconds=args.seconds, steps=args.steps, val_seed=args.val_seed,
                    val_people=args.val_people, profile_name=args.profile, seed=args.seed, threads=args.threads)
     record = dict(result, command="python -m posebook.bench learn " + " ".join(argv if argv is not None
                                                                                  else sys.argv[1:]),
-                  commit=git_commit(), machine=machine(), torch=torch.__version__,
-                  date=time.strftime("%Y-%m-%d"))
+                  commit=commit, machine=machine(), torch=torch.__version__, date=time.strftime("%Y-%m-%d"))
     for path in ([args.out] if args.out else []) + ([calibration_path(args.chapter)] if args.calibration else []):
         write_record(path, record)
     short = {k: v for k, v in result.items() if k not in ("curve", "recipe", "kwargs")}
