@@ -16,7 +16,7 @@ Labels, as a photo annotator would give them:
   as drawn, before anything in front covers them (an amodal mask area).
 
 Left and right are told apart from the pixels only by evidence that a mirror image keeps consistent, as in photos,
-drawn large enough to read in a 96x64 crop (tests/test_synthetic_cues.py measures them there): the face (a skin cap
+drawn large enough to read in a 96x64 crop (:mod:`posebook.data.cues` measures them there): the face (a skin cap
 with dark eyes, brows, nose and mouth on the front of the head; hair, kept in contrast with the skin, over its back
 and top), the shirt front (a print or an open jacket's inner shirt in a contrasting colour, and a neckline; the back
 is plain), shoes with a white toe cap that shows where the toes point (under the ankles from the front, ahead of
