@@ -276,6 +276,39 @@ def calibration_path(chapter: str, root=None):
     return Path(root or ROOT / "book" / "results") / CALIBRATION / f"{reference(chapter).chapter}.json"
 
 
+def calibration_records(root=None) -> dict[str, dict]:
+    """The committed calibration records (``book/results/calibration/*.json``, one per chapter), by chapter."""
+    import json
+
+    folder = calibration_path("04", root).parent
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def plot_calibration(records: dict[str, dict], metric: str = "AP", ax=None):
+    """Each chapter's learning curve (``metric`` on the curve's validation people against the step), with the
+    final value on the run's validation people and the oracle's ceiling. Returns the figure. Chapter 01."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.6))
+    for i, (name, record) in enumerate(records.items()):
+        points = [(c["step"], c[metric]) for c in record["curve"] if metric in c]
+        color = f"C{i}"
+        if points:
+            ax.plot(*zip(*points), "-", color=color, lw=1.5, label=f"{name} ({record['cpu_minutes']:.0f} CPU-min)")
+        ax.plot([record["steps"]], [record[metric]], "o", color=color, ms=6)
+        if metric == "AP":
+            ax.axhline(record["ceiling"], color=color, ls=":", lw=0.8)
+    ax.set_xlabel("training step (batch 32)")
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1 if metric != "AP" else max([r["ceiling"] for r in records.values()] + [0.1]) * 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{metric} while training with the cpu recipe (dots: the final score; dotted: the oracle's ceiling)",
+                 fontsize=9)
+    return ax.figure
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
