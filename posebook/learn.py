@@ -309,6 +309,42 @@ def plot_calibration(records: dict[str, dict], metric: str = "AP", ax=None):
     return ax.figure
 
 
+CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
+
+
+def calibration_markdown(records: dict[str, dict]) -> str:
+    """The calibration records as a markdown table (the Results page's block)."""
+    rows = ["| chapter | network | steps | CPU-min | AP | ceiling | PCK@0.1 | PCK@0.2 | inverted front / side / back | "
+            "val people (seed) | commit | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in records.items():
+        inv = r["inversion"]
+        net = f"{r['model']} {json_text(r['kwargs'])}{', pretrained trunk' if r.get('pretrained') else ''}"
+        rows.append(f"| {name} | {net} | {r['steps']} | {r['cpu_minutes']:.1f} | {r['AP']:.3f} | {r['ceiling']:.3f} | "
+                    f"{r['PCK@0.1']:.3f} | {r['PCK@0.2']:.3f} | {inv['front']:.3f} / {inv['side']:.3f} / "
+                    f"{inv['back']:.3f} | {r['val_people']} ({r['val_seed']}) | `{r['commit']}` | `{r['command']}` |")
+    return "\n".join(rows)
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value, separators=(", ", "="))[1:-1].replace('"', "")
+
+
+def update_page(page, records: dict[str, dict]):
+    """Rewrite the block between ``CALIBRATION_BEGIN`` and ``CALIBRATION_END`` of ``page`` from ``records``."""
+    from posebook._io import atomic_write
+
+    page = Path(page)
+    text = page.read_text()
+    if text.count(CALIBRATION_BEGIN) != 1 or text.count(CALIBRATION_END) != 1:
+        raise ValueError(f"{page}: expected one {CALIBRATION_BEGIN} line and one {CALIBRATION_END} line")
+    head, rest = text.split(CALIBRATION_BEGIN)
+    _, tail = rest.split(CALIBRATION_END)
+    body = f"{head}{CALIBRATION_BEGIN}\n{calibration_markdown(records)}\n{CALIBRATION_END}{tail}"
+    return atomic_write(page, lambda f: f.write(body.encode()))
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
@@ -321,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m posebook.bench learn",
         description="train a chapter's reference network with the profile's recipe and score it (AP, PCK@0.1, "
                     "PCK@0.2, left/right inversion by view) beside the oracle's decoding ceiling")
-    parser.add_argument("--chapter", required=True, choices=sorted(REFERENCES))
+    parser.add_argument("--chapter", choices=sorted(REFERENCES))
     parser.add_argument("--seconds", type=float, help="train for about this many seconds of one thread (default: "
                                                       "the chapter's study budget in steps)")
     parser.add_argument("--steps", type=int, help="train this many steps (default: the study budget)")
@@ -335,7 +371,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="also write the whole record (curve, recipe, provenance) to this JSON file")
     parser.add_argument("--calibration", action="store_true",
                         help="write the record to book/results/calibration/<chapter>.json")
+    parser.add_argument("--page", help="only rewrite this page's calibration table (book/results.md) from the "
+                                       "committed records; trains nothing")
     args = parser.parse_args(argv)
+    if args.page:
+        update_page(args.page, calibration_records())
+        return
+    if args.chapter is None:
+        parser.error("give --chapter NN (or --page to rewrite the Results page's table)")
     if args.seconds is not None and args.steps is not None:
         parser.error("give --seconds or --steps, not both")
     if (args.seconds is not None and args.seconds <= 0) or (args.steps is not None and args.steps < 1):

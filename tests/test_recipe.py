@@ -174,3 +174,17 @@ def test_the_shipped_trunk_matches_its_recorded_sha256_and_fits_the_cpu_referenc
     for key in ("04", "05", "06"):
         assert learn.REFERENCES[key].pretrained
         load_trunk(learn.REFERENCES[key].build(), trunk)
+
+
+def test_every_chapter_has_a_calibration_record_and_the_results_page_shows_them_all(root):
+    records = learn.calibration_records(root / "book" / "results")
+    assert sorted(name[:2] for name in records) == sorted(learn.REFERENCES)
+    for name, record in records.items():
+        ref = learn.reference(name)
+        assert record["chapter"] == ref.chapter and record["model"] == ref.model and record["kwargs"] == ref.kwargs
+        assert record["steps"] == ref.steps and record["val_people"] >= 500 and record["threads"] == 1
+        assert record["pretrained"] == ref.pretrained and record["recipe"]["recipe"] == "cpu"
+        assert record["cpu_minutes"] <= 25 and 0 <= record["AP"] <= record["ceiling"] <= 1
+    page = (root / "book" / "results.md").read_text()
+    block = page.split(learn.CALIBRATION_BEGIN)[1].split(learn.CALIBRATION_END)[0].strip()
+    assert block == learn.calibration_markdown(records)
