@@ -210,7 +210,7 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
 PRETRAIN_SEED = topdown.TRAIN_SEED + 1  # scenes no study, chapter or validation set draws (they use 0 and 1_000_003)
 TRUNK_PARTS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 TRUNK_FILE = Path(__file__).parent / "pretrained" / "resnet50_w16_synthetic.pt"
-TRUNK_SHA256 = None  # set by the command in posebook/pretrained/README.md; tests check the shipped file against it
+TRUNK_SHA256 = "ca3e0471fde442d881de03b0380125915037b52e94a597c2b5741a1ef2391598"  # posebook/pretrained/README.md
 
 
 def pretrain_trunk(steps: int, seed: int = 0, threads: int = 1, progress: bool = False,
