@@ -222,7 +222,8 @@ def pck(pred, gt, visible, norm, thr: float, exclude=()) -> tuple[np.ndarray, fl
 
 
 def lr_inversions(pred, gt, norm, flip_index, thr: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Left/right inversions judged by PCK: (eligible (N, K), inverted (N, K)) boolean arrays.
+    """Left/right inversions judged by PCK: (eligible (N, K), inverted (N, K)) boolean arrays. Ronchi & Perona's
+    inversion error (ICCV 2017), with PCK's box-relative radius in place of OKS.
 
     A keypoint with a left/right twin (``flip_index[k] != k``) is *eligible* when it and its twin are labelled and
     the twin lies more than ``thr`` x norm away (closer twins cannot be told apart by this test); it is *inverted*

@@ -11,7 +11,7 @@ is a cue, not a shape.
 :func:`side_contrast` measures the facing side: in a profile, the face lies ahead of the head's centre and the hair
 behind it, and each shoe's toe ahead of its ankle and the heel behind.
 
-Thresholds. A pixel counts as differing where the mean over R, G and B of |front - back| is at least :data:`STEP`
+Thresholds. A pixel counts as differing where the mean over R, G and B of ``|front - back|`` is at least :data:`STEP`
 = 20 of 255 levels (8% of the range): far above the 1-2 levels of anti-aliasing, and still 12 levels after the
 training colour jitter's strongest darkening (x0.6). A cue must cover at least 2 such pixels, the smallest step a
 3x3 first-layer filter resolves; larger regions are held to more. The measurements are per person, over
@@ -105,7 +105,7 @@ def upper_half(mask: np.ndarray) -> np.ndarray:
 
 
 def contrast(front: np.ndarray, back: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
-    """(mean |front - back| over the region, pixels of the region differing by at least :data:`STEP`), in 0-255
+    """(mean ``|front - back|`` over the region, pixels of the region differing by at least :data:`STEP`), in 0-255
     levels averaged over R, G and B; (0.0, 0) for an empty region."""
     diff = np.abs(front.astype(float) - back.astype(float)).mean(axis=2)[mask]
     return float(diff.mean()) if diff.size else 0.0, int((diff >= STEP).sum())
@@ -142,7 +142,7 @@ def front_back_contrast(people: int = PEOPLE,
 
 def facing_contrast(image: np.ndarray, parts: np.ndarray, xs: dict[str, float],
                     yaw: float) -> dict[str, tuple[float, int]]:
-    """In a side view (one :func:`render_view` result at ``yaw``), per region: (mean |colour ahead - colour behind|
+    """In a side view (one :func:`render_view` result at ``yaw``), per region: (mean ``|colour ahead - colour behind|``
     of the region's pixels ahead of and behind its centre, in the direction the figure faces, fewest pixels of the
     two halves); (0.0, 0) where a half is empty. Head: split at the head's centre (face ahead, hair behind); feet:
     each foot split at its ankle (toes ahead, heel behind)."""
