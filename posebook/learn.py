@@ -208,7 +208,6 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
 # ---- the pretrained trunk -------------------------------------------------------------------------------------------
 
 PRETRAIN_SEED = topdown.TRAIN_SEED + 1  # scenes no study, chapter or validation set draws (they use 0 and 1_000_003)
-TRUNK_PARTS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 TRUNK_FILE = Path(__file__).parent / "pretrained" / "resnet50_w16_synthetic.pt"
 TRUNK_SHA256 = "ca3e0471fde442d881de03b0380125915037b52e94a597c2b5741a1ef2391598"  # posebook/pretrained/README.md
 
@@ -220,6 +219,7 @@ def pretrain_trunk(steps: int, seed: int = 0, threads: int = 1, progress: bool =
     studies' validation people). The papers start SimpleBaseline, CPN and MSPN from an ImageNet ResNet; this trunk
     stands in for it: features learned on other synthetic people, not on photos. Chapter 04."""
     from posebook.train import Trainer
+    from posebook.weights import TRUNK_PARTS
 
     ref, rec = reference("04"), recipe(profile_name)
     smoke = profile_name == "smoke"

@@ -137,6 +137,8 @@ def load_imagenet_resnet(model: nn.Module, path: str | os.PathLike) -> nn.Module
 
 
 TRUNK_STEMS = ("", "backbone.", "stem.")  # SimpleBaseline, CPN, MSPN: where a model keeps ResNet's conv1 and bn1
+STEM_PARTS, LAYER_PARTS = ("conv1", "bn1"), ("layer1", "layer2", "layer3", "layer4")
+TRUNK_PARTS = STEM_PARTS + LAYER_PARTS  # a ResNet trunk's top-level modules, torchvision's names (no fc)
 
 
 def trunk_places(model: nn.Module) -> dict[str, list[str]]:
@@ -164,7 +166,7 @@ def load_trunk(model: nn.Module, state: dict[str, torch.Tensor], source: str = "
     placed, used = {}, set()
     for key, value in state.items():
         part = key.split(".")[0]
-        prefixes = places["stem"] if part in ("conv1", "bn1") else places["layers"] if part.startswith("layer") else []
+        prefixes = places["stem"] if part in STEM_PARTS else places["layers"] if part in LAYER_PARTS else []
         for prefix in prefixes:
             placed[prefix + key] = value
             used.add(key)

@@ -142,11 +142,11 @@ def test_a_trunk_loads_into_every_resnet_of_simplebaseline_cpn_and_each_mspn_sta
     import torch
 
     from posebook import models
-    from posebook.weights import CheckpointError, load_trunk, trunk_places
+    from posebook.weights import TRUNK_PARTS, CheckpointError, load_trunk, trunk_places
 
     torch.manual_seed(0)
     source = models.create("simple_baseline", width=4, deconv_channels=8)
-    trunk = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in learn.TRUNK_PARTS}
+    trunk = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in TRUNK_PARTS}
     cpn = load_trunk(models.create("cpn", width=4, pyramid_channels=8), trunk)
     mspn = load_trunk(models.create("mspn", stages=2, width=4), trunk)
     assert trunk_places(mspn) == {"stem": ["stem."], "layers": ["stages.0.downsample.", "stages.1.downsample."]}

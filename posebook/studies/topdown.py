@@ -69,7 +69,6 @@ def codecs(settings: dict):
 def synthetic_train_set(settings: dict, items: int):
     """``items`` training crops of the synthetic scenes (seeded augmentation), as ``SyntheticTopDown``."""
     from posebook.data import SyntheticTopDown
-
     from posebook.data.transforms import Augment
 
     augment = Augment(**settings["augment"]) if "augment" in settings else None  # None: the dataset's, HRNet's
