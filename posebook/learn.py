@@ -147,6 +147,21 @@ def _step_seconds(probe, steps: int = 6) -> float:
     return float(np.median(timings[1:]))
 
 
+def build(ref: Reference, profile_name: str = "cpu") -> nn.Module:
+    """The reference network of a profile: the smoke size for ``smoke``, the cpu size (its trunk from the shipped
+    pretrained one where the paper starts from ImageNet) for ``cpu``, the paper's size from scratch for ``gpu`` and
+    ``full`` (no ImageNet weights offline; the shipped trunk is the cpu width). Seed the RNG first."""
+    if profile_name in ("gpu", "full"):
+        sizes = FULL_SIZES if profile_name == "full" else PAPER_SIZES
+        return models.create(ref.model, num_joints=COCO.num_keypoints, **sizes[ref.model])
+    net = ref.build(smoke=profile_name == "smoke")
+    if ref.pretrained and profile_name == "cpu":  # the smoke networks are narrower than the shipped trunk
+        from posebook.weights import load_trunk
+
+        load_trunk(net, pretrained_trunk(), source=str(TRUNK_FILE))
+    return net
+
+
 def learn(chapter: str, seconds: float | None = None, steps: int | None = None, val_seed: int | None = None,
           val_people: int = 500, profile_name: str = "cpu", seed: int = 0, evaluations: int = 6,
           threads: int = 1, progress: bool = False) -> dict:
@@ -170,11 +185,7 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
         curve_views = topdown.views(curve_val)
         clock = time.process_time()  # training and scoring; rendering the data is not counted
         torch.manual_seed(seed)
-        net = ref.build(smoke)
-        if ref.pretrained and not smoke:  # the smoke networks are narrower than the shipped trunk
-            from posebook.weights import load_trunk
-
-            load_trunk(net, pretrained_trunk(), source=str(TRUNK_FILE))
+        net = build(ref, profile_name)
         budget = steps or (4 if smoke else ref.steps)
 
         def trainer(model: nn.Module, n: int) -> Trainer:
@@ -203,6 +214,120 @@ def learn(chapter: str, seconds: float | None = None, steps: int | None = None, 
                     "PCK@0.1": final["PCK@0.1"], "PCK@0.2": final["PCK@0.2"]},
                 inversion={v: final[f"inversion.{v}"] for v in topdown.VIEWS}, val_people=len(val),
                 val_seed=config["val_seed"], ceiling=ceiling(val), seed=seed, recipe=rec.describe(), curve=curves)
+
+
+# ---- the chapters' live runs ----------------------------------------------------------------------------------------
+
+LIVE_SHARE = 5  # a cpu live run is a fifth of its chapter's study budget (about 4 one-thread minutes), run whole
+PAPER_SIZES = {  # the gpu and full profiles' networks: the papers' (the hourglass at 2 stacks, a Colab session's)
+    "hourglass": dict(stacks=2, channels=256, order=4), "simple_baseline": dict(depth=50),
+    "cpn": dict(depth=50), "mspn": dict(stages=2), "hrnet": dict(width=32),
+}
+FULL_SIZES = dict(PAPER_SIZES, hourglass=dict(stacks=8, channels=256, order=4))  # the full profile: Newell's 8 stacks
+LIVE_BUDGETS = {  # steps (None: the cpu share of the study budget), training crops (None: the reference's),
+    # validation people, batch (None: the recipe's), loader workers, validations in the run (the last at its end)
+    "smoke": dict(steps=4, train_items=64, val_people=8, batch_size=None, num_workers=0, validations=2),
+    "cpu": dict(steps=None, train_items=None, val_people=500, batch_size=None, num_workers=0, validations=4),
+    "gpu": dict(steps=3000, train_items=96000, val_people=500, batch_size=None, num_workers=4, validations=4),
+    "full": dict(steps=40000, train_items=1_280_000, val_people=1000, batch_size=None, num_workers=4,
+                 validations=8),
+}
+TRIAL_BUDGET = dict(steps=2, train_items=8, val_people=2, batch_size=2, num_workers=0, validations=1)
+
+
+def live_settings(chapter: str, profile_name: str | None = None) -> dict:
+    """What a chapter's live run trains in a profile: the network (``model``, ``kwargs``, ``pretrained``), the
+    data (:func:`data_config`'s keys: crop and heatmap sizes, sigma or blur kernels, augmentation, training
+    crops, validation people) and the budget (``steps``, ``batch_size``, ``num_workers``). A trial run
+    (``$POSEBOOK_TRIAL``) keeps the profile's network and sizes with ``TRIAL_BUDGET``. Chapters 03-07."""
+    from posebook.profiles import is_trial, profile
+
+    name = profile_name or profile()
+    if name not in LIVE_BUDGETS:
+        raise ValueError(f"live_settings: unknown profile {name!r}; expected one of {sorted(LIVE_BUDGETS)}")
+    ref, rec = reference(chapter), recipe(name)
+    budget = dict(LIVE_BUDGETS[name], **(TRIAL_BUDGET if is_trial() else {}))
+    kwargs = ({"gpu": PAPER_SIZES, "full": FULL_SIZES}[name][ref.model] if name in ("gpu", "full")
+              else dict(ref.kwargs, **(SMOKE_SIZES[ref.model] if name == "smoke" else {})))
+    settings = data_config(ref, rec, train_items=budget["train_items"], val_people=budget["val_people"])
+    return dict(settings, chapter=ref.chapter, model=ref.model, kwargs=kwargs,
+                pretrained=ref.pretrained and name == "cpu", profile=name, trial=is_trial(),
+                steps=budget["steps"] or max(1, ref.steps // LIVE_SHARE),
+                batch_size=budget["batch_size"] or rec.batch_size, num_workers=budget["num_workers"],
+                validations=budget["validations"], rendered=name in ("smoke", "cpu"), recipe=rec.describe())
+
+
+@dataclass
+class LiveRun:
+    """A chapter's live run: the trained ``model`` (eval mode), its ``settings`` (:func:`live_settings`), the
+    ``train_set`` and ``val_set``, the Trainer's ``history`` (``validations`` of the settings, the last at the
+    end), the final
+    ``scores`` (:func:`posebook.studies.topdown.scores` with the views: AP, PCK@0.1, PCK@0.2, their occluded and
+    visible parts, inversion by view), ``seconds`` of wall time spent here and whether the run was ``loaded``
+    from the cache. Chapters 03-07."""
+
+    settings: dict
+    model: nn.Module
+    train_set: object
+    val_set: object
+    history: list
+    scores: dict
+    seconds: float
+    loaded: bool
+    views: dict | None = None
+
+    @property
+    def steps(self) -> int:
+        return self.settings["steps"]
+
+    def describe(self) -> str:
+        """One line: the network, its size and start, the crops and the steps."""
+        s = self.settings
+        kwargs = ", ".join(f"{k}={v}" for k, v in s["kwargs"].items())
+        start = "from the pretrained trunk" if s["pretrained"] else "from scratch"
+        return (f"{s['model']}({kwargs}), {start}, {s['input_size'][0]}x{s['input_size'][1]} crops, "
+                f"{s['steps']} steps of batch {s['batch_size']} with the {s['recipe']['recipe']} recipe")
+
+
+def live_run(chapter: str, profile_name: str | None = None, data: tuple | None = None, seed: int = 0,
+             progress: bool = True, plot: bool = False) -> LiveRun:
+    """Train (or load from the cache) ``chapter``'s reference network with the profile's recipe, the way
+    ``python -m posebook.bench learn`` does at a fifth of the study budget in the cpu profile, and score it.
+
+    ``data=(train_set, val_set)`` replaces the synthetic people (the full profile's COCO subset; build it with
+    :func:`live_settings`' sizes and ``topdown.codecs(topdown.data_settings(settings))``). The run is cached under
+    the chapter, the profile, its settings and the library's source (:func:`posebook.checkpoints.checkpoint_path`):
+    a second execution loads it. Chapters 03-07."""
+    from posebook.checkpoints import load_or_train
+    from posebook.train import Trainer
+
+    settings = live_settings(chapter, profile_name)
+    ref, rec = reference(chapter), recipe(settings["profile"])
+    if data is not None:
+        train_set, val_set = data
+        views = None
+    else:
+        train_set = (topdown.training_items(f"learn-{ref.chapter[:2]}", settings, progress) if settings["rendered"]
+                     else topdown.synthetic_train_set(topdown.data_settings(settings), settings["train_items"]))
+        val_set = topdown.validation_set(settings)
+        views = topdown.views(val_set)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    net = build(ref, settings["profile"])
+    steps = settings["steps"]
+    options = dict(rec.trainer_options(steps), batch_size=settings["batch_size"])
+    trainer = Trainer(net, train_set, loss(ref, net), seed=seed, num_workers=settings["num_workers"],
+                      validate=lambda m: topdown.scores(m, val_set, views=views)[0],
+                      val_every=max(1, steps // settings["validations"]), log_every=max(1, steps // 50),
+                      progress=progress, plot=plot, checkpoint_every=max(1, steps // 4), **options)
+    key = {k: v for k, v in settings.items() if k not in ("trial",)}
+    if data is not None:
+        key["data"] = f"{type(train_set).__name__}({len(train_set)}), {type(val_set).__name__}({len(val_set)})"
+    load_or_train(trainer, ref.chapter, dict(key, seed=seed), settings["profile"])
+    final = next(h for h in reversed(trainer.history) if "AP" in h)
+    return LiveRun(settings=settings, model=trainer.model.eval(), train_set=train_set, val_set=val_set,
+                   history=trainer.history, scores={k: v for k, v in final.items() if k not in ("step",)},
+                   seconds=time.perf_counter() - start, loaded=trainer.loaded, views=views)
 
 
 # ---- the pretrained trunk -------------------------------------------------------------------------------------------
