@@ -281,12 +281,17 @@ class LiveRun:
         return self.settings["steps"]
 
     def describe(self) -> str:
-        """One line: the network, its size and start, the crops and the steps."""
-        s = self.settings
-        kwargs = ", ".join(f"{k}={v}" for k, v in s["kwargs"].items())
-        start = "from the pretrained trunk" if s["pretrained"] else "from scratch"
-        return (f"{s['model']}({kwargs}), {start}, {s['input_size'][0]}x{s['input_size'][1]} crops, "
-                f"{s['steps']} steps of batch {s['batch_size']} with the {s['recipe']['recipe']} recipe")
+        """One line: the network, its size and start, the crops and the steps (:func:`describe`)."""
+        return describe(self.settings)
+
+
+def describe(settings: dict) -> str:
+    """A live run's :func:`live_settings` in one line: the network, its size and start, the crops and the steps."""
+    s = settings
+    kwargs = ", ".join(f"{k}={v}" for k, v in s["kwargs"].items())
+    start = "from the pretrained trunk" if s["pretrained"] else "from scratch"
+    return (f"{s['model']}({kwargs}), {start}, {s['input_size'][0]}x{s['input_size'][1]} crops, "
+            f"{s['steps']} steps of batch {s['batch_size']} with the {s['recipe']['recipe']} recipe")
 
 
 def live_run(chapter: str, profile_name: str | None = None, data: tuple | None = None, seed: int = 0,

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from posebook import learn, metrics
 from posebook.codecs.blur import blur_sigma, scaled_kernel
@@ -134,6 +135,53 @@ def test_bench_learn_refuses_bad_arguments():
         learn.main(["--chapter", "04", "--seconds", "10", "--steps", "3"])
     with pytest.raises(ValueError, match="chapters"):
         learn.reference("12")
+
+
+# ---- the chapters' live runs ---------------------------------------------------------------------------------------
+
+def test_live_settings_take_each_profiles_network_recipe_and_budget(monkeypatch):
+    monkeypatch.delenv("POSEBOOK_TRIAL", raising=False)
+    for key, ref in learn.REFERENCES.items():
+        cpu = learn.live_settings(key, "cpu")
+        assert cpu["kwargs"] == ref.kwargs and cpu["pretrained"] == ref.pretrained
+        assert cpu["steps"] == ref.steps // learn.LIVE_SHARE and cpu["train_items"] == ref.train_items
+        assert (cpu["input_size"], cpu["sigma"]) == ((96, 64), recipe("cpu").sigma)
+        assert cpu["val_people"] >= 500 and cpu["recipe"]["recipe"] == "cpu"
+        gpu = learn.live_settings(key, "gpu")
+        assert gpu["kwargs"] == learn.PAPER_SIZES[ref.model] and not gpu["pretrained"]
+        assert gpu["input_size"] == (256, 192) and not gpu["rendered"]
+        smoke = learn.live_settings(key, "smoke")
+        assert smoke["steps"] == 4 and set(learn.SMOKE_SIZES[ref.model]) <= set(smoke["kwargs"])
+    assert learn.live_settings("03", "full")["kwargs"]["stacks"] == 8  # Newell's eight hourglasses
+    assert learn.live_settings("05", "cpu")["codec"]["peak"] == 255  # CPN's blur targets, scaled to the map
+    monkeypatch.setenv("POSEBOOK_TRIAL", "1")
+    trial = learn.live_settings("07", "gpu")
+    assert trial["trial"] and (trial["steps"], trial["batch_size"], trial["train_items"]) == (2, 2, 8)
+    assert trial["kwargs"] == learn.PAPER_SIZES["hrnet"], "a trial keeps the profile's network"
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        learn.live_settings("04", "laptop")
+    text = learn.describe(learn.live_settings("04", "cpu"))
+    assert "pretrained trunk" in text and "96x64" in text
+
+
+@pytest.mark.slow
+def test_live_run_trains_scores_by_view_and_a_second_run_loads_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("POSEBOOK_TRIAL", raising=False)
+    first = learn.live_run("04", "smoke", progress=False)
+    assert not first.loaded and first.steps == 4
+    assert [h["step"] for h in first.history if "AP" in h] == [2, 4]  # two validations, the last at the end
+    for key in ("AP", "PCK@0.1", "PCK@0.2", "inversion.front", "inversion.side", "inversion.back"):
+        assert 0.0 <= first.scores[key] <= 1.0, key
+    assert not first.model.training
+    again = learn.live_run("04", "smoke", progress=False)
+    assert again.loaded and again.scores == first.scores
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    # data=(train, val): another validation set, scored without views (it carries none)
+    val = topdown.validation_set(dict(learn.live_settings("04", "smoke"), val_seed=5))
+    other = learn.live_run("04", "smoke", data=(first.train_set, val), progress=False)
+    assert not other.loaded and other.val_set is val and "inversion.back" not in other.scores
 
 
 # ---- the pretrained trunk ------------------------------------------------------------------------------------------
