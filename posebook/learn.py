@@ -73,7 +73,8 @@ def reference(chapter: str) -> Reference:
 # ---- targets and loss ----------------------------------------------------------------------------------------------
 
 def codec_spec(ref: Reference, rec: Recipe) -> dict | None:
-    """The study data's ``codec`` spec of a reference (None: Gaussians of the recipe's sigma): CPN's and MSPN's
+    """The study data's ``codec`` spec of a reference (Gaussians of the recipe's sigma: None, HRNet's, or
+    ``{"unbiased": True}``, DARK's, as the recipe says); CPN's and MSPN's
     blur kernels scaled to the map (:func:`posebook.codecs.blur.scaled_kernel`), at the official peak 255."""
     from posebook.codecs import VisibleBlurHeatmap
     from posebook.codecs.blur import scaled_kernel
@@ -82,7 +83,7 @@ def codec_spec(ref: Reference, rec: Recipe) -> dict | None:
 
     scale = rec.kernel_scale
     if ref.targets == "gaussian":
-        return None
+        return {"unbiased": True} if rec.unbiased else None
     if ref.targets == "cpn":
         kernels = [scaled_kernel(k, scale) for k in (*GLOBAL_KERNELS, REFINE_KERNEL)]
         return dict(kernels=kernels, decode_kernel=scaled_kernel(21, scale), peak=255)

@@ -236,3 +236,24 @@ def test_every_chapter_has_a_calibration_record_and_the_results_page_shows_them_
     page = (root / "book" / "results.md").read_text()
     block = page.split(learn.CALIBRATION_BEGIN)[1].split(learn.CALIBRATION_END)[0].strip()
     assert block == learn.calibration_markdown(records)
+
+
+def test_the_cpu_recipes_gaussians_are_darks_and_raise_the_decoding_ceiling():
+    from posebook.codecs import GaussianHeatmap
+
+    cpu = recipe("cpu")
+    assert cpu.unbiased and not recipe("gpu").unbiased and not recipe("full").unbiased  # the papers' HRNet targets
+    assert learn.codec_spec(learn.reference("04"), cpu) == {"unbiased": True}
+    assert learn.codec_spec(learn.reference("04"), recipe("gpu")) is None
+    assert "kernels" in learn.codec_spec(learn.reference("05"), cpu)  # CPN keeps its blur targets
+    settings = dict(input_size=(96, 64), heatmap_size=(24, 16), sigma=1.0, codec={"unbiased": True})
+    codec = topdown.codecs(settings)
+    assert isinstance(codec, GaussianHeatmap) and codec.unbiased and codec.sigma == 1.0
+    for bad in ({"unbiased": "yes"}, {"unbiased": True, "kernels": [7]}):
+        with pytest.raises(ValueError, match="Gaussian spec"):
+            topdown.codecs(dict(settings, codec=bad))
+    ref = learn.reference("04")
+    val = topdown.validation_set(learn.data_config(ref, cpu, val_people=60))
+    biased = topdown.validation_set(learn.data_config(ref, recipe("smoke"), val_people=60))
+    assert val.codec.unbiased and not biased.codec.unbiased
+    assert learn.ceiling(val) > 0.97  # HRNet's whole-pixel targets at this map: about 0.85 (tests/test_oracle.py)

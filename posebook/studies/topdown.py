@@ -33,7 +33,8 @@ def data_settings(config: dict) -> dict:
 
 
 def codecs(settings: dict):
-    """The targets a study's data carries: None (the dataset's Gaussian of ``sigma``) or, for
+    """The targets a study's data carries: None (the dataset's Gaussian of ``sigma``), for ``settings["codec"] =
+    {"unbiased": True}`` DARK's sub-pixel Gaussian of ``sigma`` with Taylor decoding (Zhang et al., CVPR 2020), or, for
     ``settings["codec"] = {"kernels": [...], "decode_kernel": k}``, one ``BlurHeatmap`` per kernel (CPN's and MSPN's
     targets, one per model output; the last decodes). Optional ``"visible_only"`` (one bool, or one per kernel: draw
     only joints labelled visible and weight every joint, MSPN's L2 targets) and ``"clamp"`` (the same forms; False:
@@ -42,8 +43,13 @@ def codecs(settings: dict):
     spec = settings.get("codec")
     if spec is None:
         return None
-    from posebook.codecs import BlurHeatmap
+    from posebook.codecs import BlurHeatmap, GaussianHeatmap
 
+    if isinstance(spec, dict) and "unbiased" in spec:  # DARK's Gaussians (one codec, every output)
+        if set(spec) != {"unbiased"} or not isinstance(spec["unbiased"], bool):
+            raise ValueError(f"study codec={spec!r}: a Gaussian spec is {{'unbiased': True or False}} alone")
+        return GaussianHeatmap(tuple(settings["input_size"]), tuple(settings["heatmap_size"]), settings["sigma"],
+                               unbiased=spec["unbiased"])
     if not isinstance(spec, dict) or not spec.get("kernels") or "decode_kernel" not in spec:
         raise ValueError(f"study codec={spec!r}: expected {{'kernels': [k, ...], 'decode_kernel': k}}")
     unknown = sorted(set(spec) - {"kernels", "decode_kernel", "visible_only", "clamp", "peak"})
