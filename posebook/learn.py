@@ -47,9 +47,9 @@ class Reference:
 
 
 REFERENCES = {
-    "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=4000),
+    "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=4500),
     "04": Reference("04_simple_baseline", "simple_baseline", dict(depth=50, width=16, deconv_channels=64),
-                    steps=5000, pretrained=True),
+                    steps=5800, pretrained=True),
     "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000,
                     pretrained=True),
     "06": Reference("06_mspn", "mspn", dict(stages=2, width=16), targets="mspn", steps=2000, pretrained=True),
