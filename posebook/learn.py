@@ -47,7 +47,7 @@ class Reference:
 
 
 REFERENCES = {
-    "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=4500),
+    "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=5500),
     "04": Reference("04_simple_baseline", "simple_baseline", dict(depth=50, width=16, deconv_channels=64),
                     steps=5800, pretrained=True),
     "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000,
