@@ -7,6 +7,9 @@ networks are each chapter's model at the cpu size: no layer that feeds a heatmap
 it predicts (HRNet at width 18, the narrowest whose stride-4 branch is 18 channels wide; the ResNet trunks at a
 quarter of their width). Their ``steps`` are each chapter's budget: about 20 minutes of one CPU thread (at most 25),
 from the measured time of a step at 96 x 64, batch 32. Chapter 01.
+
+:func:`live_run` is the chapters' live run of the same networks: in the cpu profile a fifth of the budget, trained
+as a whole run (its own flat-then-cosine schedule) and cached; in gpu and full the papers' sizes. Chapters 03-07.
 """
 from __future__ import annotations
 
