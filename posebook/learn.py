@@ -290,6 +290,15 @@ class LiveRun:
     def steps(self) -> int:
         return self.settings["steps"]
 
+    @property
+    def train_seconds(self) -> float:
+        """Wall seconds of the training loop, from the throughput the Trainer logged (so a run loaded from the cache
+        reports the time it took to train, not to load)."""
+        logged = [h for h in self.history if "samples_per_s" in h]
+        starts = [0] + [h["step"] for h in logged[:-1]]
+        batch = self.settings["batch_size"]
+        return float(sum((h["step"] - s) * batch / h["samples_per_s"] for h, s in zip(logged, starts)))
+
     def describe(self) -> str:
         """One line: the network, its size and start, the crops and the steps (:func:`describe`)."""
         return describe(self.settings)

@@ -170,7 +170,7 @@ def test_live_run_trains_scores_by_view_and_a_second_run_loads_the_cache(monkeyp
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("POSEBOOK_TRIAL", raising=False)
     first = learn.live_run("04", "smoke", progress=False)
-    assert not first.loaded and first.steps == 4
+    assert not first.loaded and first.steps == 4 and first.train_seconds > 0
     assert [h["step"] for h in first.history if "AP" in h] == [2, 4]  # two validations, the last at the end
     for key in ("AP", "PCK@0.1", "PCK@0.2", "inversion.front", "inversion.side", "inversion.back"):
         assert 0.0 <= first.scores[key] <= 1.0, key
