@@ -173,14 +173,20 @@ def build(ref: Reference, profile_name: str = "cpu") -> nn.Module:
 
 def learn(chapter: str, seconds: float | None = None, steps: int | None = None, val_seed: int | None = None,
           val_people: int = 500, profile_name: str = "cpu", seed: int = 0, evaluations: int = 6,
-          threads: int = 1, progress: bool = False) -> dict:
+          threads: int = 1, progress: bool = False, schedule: str | None = None) -> dict:
     """Train ``chapter``'s reference network with the profile's recipe for ``steps`` (default: its study budget) or
     for about ``seconds`` of process time, then score it on ``val_people`` validation people (seed ``val_seed``,
-    default the studies'). Returns one flat dict: chapter, steps, cpu_minutes, AP, PCK@0.1, PCK@0.2, inversion
-    {front, side, back}, val_people, ceiling (the oracle's AP), the recipe, and the learning curve. Chapter 01."""
+    default the studies'). ``schedule`` replaces the recipe's learning-rate schedule (``"constant"``: the plateau
+    pilot, :func:`plateau`); ``evaluations`` is the number of points on the learning curve (200 validation people
+    each). Returns one flat dict: chapter, steps, cpu_minutes, AP, PCK@0.1, PCK@0.2, inversion {front, side, back},
+    val_people, ceiling (the oracle's AP), the recipe, and the learning curve. Chapter 01."""
+    from dataclasses import replace
+
     from posebook.train import Trainer
 
     ref, rec = reference(chapter), recipe(profile_name)
+    if schedule is not None:
+        rec = replace(rec, schedule=schedule)
     smoke = profile_name == "smoke"
     config = data_config(ref, rec, train_items=64 if smoke else None, val_people=8 if smoke else val_people,
                          val_seed=val_seed)
@@ -416,6 +422,8 @@ def pretrained_trunk(path=None) -> dict:
 # ---- command line ---------------------------------------------------------------------------------------------------
 
 CALIBRATION = "calibration"  # book/results/calibration/NN_<chapter>.json: each chapter's study-budget result
+PLATEAU = "plateau"  # book/results/calibration/plateau/NN_<chapter>.json: the same run at a constant learning rate
+PLATEAU_EVALUATIONS = 12
 
 
 def calibration_path(chapter: str, root=None):
@@ -423,6 +431,12 @@ def calibration_path(chapter: str, root=None):
     from posebook.results import ROOT
 
     return Path(root or ROOT / "book" / "results") / CALIBRATION / f"{reference(chapter).chapter}.json"
+
+
+def plateau_path(chapter: str, root=None):
+    """``book/results/calibration/plateau/<chapter>.json``: the chapter's plateau pilot."""
+    path = calibration_path(chapter, root)
+    return path.parent / PLATEAU / path.name
 
 
 def calibration_records(root=None) -> dict[str, dict]:
@@ -501,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from posebook.results import git_commit, machine
     from posebook.study import write_record
+    from posebook.train import SCHEDULES
 
     parser = argparse.ArgumentParser(
         prog="python -m posebook.bench learn",
@@ -516,6 +531,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="initialisation and data order")
     parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--schedule", choices=SCHEDULES, help="replace the recipe's learning-rate schedule")
+    parser.add_argument("--evaluations", type=int, default=6, help="points on the learning curve (default 6)")
+    parser.add_argument("--plateau", action="store_true",
+                        help="the plateau pilot: --schedule constant, 12 points on the curve, the record written to "
+                             "book/results/calibration/plateau/<chapter>.json")
     parser.add_argument("--json", action="store_true", help="print one JSON line (without the learning curve)")
     parser.add_argument("--out", help="also write the whole record (curve, recipe, provenance) to this JSON file")
     parser.add_argument("--calibration", action="store_true",
@@ -534,13 +554,24 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seconds must be > 0 and --steps >= 1; got {args.seconds}, {args.steps}")
     if args.val_people < 1:
         parser.error(f"--val-people must be >= 1, got {args.val_people}")
+    if args.evaluations < 1:
+        parser.error(f"--evaluations must be >= 1, got {args.evaluations}")
+    if args.plateau and args.calibration:
+        parser.error("--plateau and --calibration write different records; give one")
+    if args.plateau:
+        if args.schedule not in (None, "constant"):
+            parser.error(f"--plateau trains at a constant learning rate; got --schedule {args.schedule}")
+        args.schedule, args.evaluations = "constant", max(args.evaluations, PLATEAU_EVALUATIONS)
     commit = git_commit()  # the code the run starts from (files edited while it runs do not change it)
     result = learn(args.chapter, seconds=args.seconds, steps=args.steps, val_seed=args.val_seed,
-                   val_people=args.val_people, profile_name=args.profile, seed=args.seed, threads=args.threads)
+                   val_people=args.val_people, profile_name=args.profile, seed=args.seed, threads=args.threads,
+                   schedule=args.schedule, evaluations=args.evaluations)
     record = dict(result, command="python -m posebook.bench learn " + " ".join(argv if argv is not None
                                                                                  else sys.argv[1:]),
                   commit=commit, machine=machine(), torch=torch.__version__, date=time.strftime("%Y-%m-%d"))
-    for path in ([args.out] if args.out else []) + ([calibration_path(args.chapter)] if args.calibration else []):
+    paths = ([args.out] if args.out else []) + ([calibration_path(args.chapter)] if args.calibration else [])
+    paths += [plateau_path(args.chapter)] if args.plateau else []
+    for path in paths:
         write_record(path, record)
     short = {k: v for k, v in result.items() if k not in ("curve", "recipe", "kwargs")}
     if args.json:
