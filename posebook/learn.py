@@ -83,7 +83,8 @@ def reference(chapter: str) -> Reference:
 def codec_spec(ref: Reference, rec: Recipe) -> dict | None:
     """The study data's ``codec`` spec of a reference (Gaussians of the recipe's sigma: None, HRNet's, or
     ``{"unbiased": True}``, DARK's, as the recipe says); CPN's and MSPN's
-    blur kernels scaled to the map (:func:`posebook.codecs.blur.scaled_kernel`), at the official peak 255."""
+    blur kernels scaled to the map (:func:`posebook.codecs.blur.scaled_kernel`), at the official peak 255, GlobalNet's
+    and MSPN's L2 targets drawn for visible joints only (:func:`posebook.models.cpn.cpn_codecs`)."""
     from posebook.codecs import VisibleBlurHeatmap
     from posebook.codecs.blur import scaled_kernel
     from posebook.models.cpn import GLOBAL_KERNELS, REFINE_KERNEL
@@ -94,7 +95,8 @@ def codec_spec(ref: Reference, rec: Recipe) -> dict | None:
         return {"unbiased": True} if rec.unbiased else None
     if ref.targets == "cpn":
         kernels = [scaled_kernel(k, scale) for k in (*GLOBAL_KERNELS, REFINE_KERNEL)]
-        return dict(kernels=kernels, decode_kernel=scaled_kernel(21, scale), peak=255)
+        return dict(kernels=kernels, decode_kernel=scaled_kernel(21, scale), peak=255,  # GlobalNet: visible only
+                    visible_only=[True] * len(GLOBAL_KERNELS) + [False])
     if ref.targets == "mspn":
         codecs = mspn_codecs(ref.kwargs.get("stages", 2), rec.input_size, rec.heatmap_size, kernel_scale=scale)
         return dict(kernels=[c.kernel for c in codecs], decode_kernel=scaled_kernel(5, scale), peak=codecs[-1].peak,

@@ -187,6 +187,24 @@ def test_cpn_codecs_give_one_target_per_output_widest_on_the_coarsest_level():
     assert [c.kernel for c in cpn_codecs(global_kernels=(7, 9, 11, 15))] == [7, 9, 11, 15, 7]  # the released order
 
 
+def test_globalnet_targets_draw_visible_joints_only_and_penalise_every_joint_as_the_official_code():
+    # tf-cpn network.py: global_label = label * (valid > 1.1); RefineNet's loss is masked by valid > 0.1
+    codecs = cpn_codecs((64, 48), (16, 12))
+    kp = np.array([[20.0, 30.0], [30.0, 20.0], [10.0, 10.0]])
+    vis = np.array([2, 1, 0])  # visible, labelled but occluded, unlabelled
+    for c in codecs[:4]:
+        heat, weight = c.encode(kp, vis)
+        assert heat[0].max() == pytest.approx(255) and heat[1].max() == 0 and heat[2].max() == 0
+        assert weight.tolist() == [1, 1, 1]  # the occluded joint is pushed towards an empty map
+    heat, weight = codecs[4].encode(kp, vis)
+    assert heat[0].max() == pytest.approx(255) and heat[1].max() == pytest.approx(255) and heat[2].max() == 0
+    assert weight.tolist() == [1, 1, 0]
+    every = cpn_codecs((64, 48), (16, 12), global_visible_only=False)[0].encode(kp, vis)
+    assert every[0][1].max() == pytest.approx(255) and every[1].tolist() == [1, 1, 0]
+    with pytest.raises(ValueError, match="global_visible_only='yes'"):
+        cpn_codecs(global_visible_only="yes")
+
+
 def test_multi_output_loss_trains_cpn_on_cpn_codecs_targets():
     torch.manual_seed(0)
     model = CPN()

@@ -44,14 +44,18 @@ def test_trained_variants_differ_from_cpn_in_the_one_setting_they_test(profile):
     assert base["model"]["arch"] == "cpn" and base["model"]["refine"] and not base["model"]["non_local"]
     assert base["loss"] == {"refine_topk": 8} and base["codec"]["kernels"] == [15, 11, 9, 7, 7]
     assert base["codec"]["peak"] == 255
+    assert base["codec"]["visible_only"] == [True] * 4 + [False]  # tf-cpn: global_label = label * (valid > 1.1)
     trained = [v for c in declared.values() for v in c.variants if v.of is None]
     assert len(trained) == 6 and all(len(c.seeds) >= 3 for c in declared.values())
     changed = {}
     for v in trained:
         assert v.config["val_people"] >= 200 and v.config["max_people"] >= 2 and v.config["scene"] == {}
         data = {k for k in base if k not in ("model", "loss") and v.config[k] != base[k]}
-        if v.name == "simple_baseline":  # its head has no BatchNorm: the same targets at peak 1
-            assert data == {"codec"} and dict(v.config["codec"], peak=255) == base["codec"]
+        without = {k: c for k, c in base["codec"].items() if k != "visible_only"}
+        if v.name == "simple_baseline":  # its head has no BatchNorm: RefineNet's targets at peak 1
+            assert data == {"codec"} and dict(v.config["codec"], peak=255) == without
+        elif v.name == "globalnet":  # alone, GlobalNet learns every labelled joint (nothing after it does)
+            assert data == {"codec"} and v.config["codec"] == without
         else:
             assert data == set()
         model = {k for k in set(base["model"]) | set(v.config["model"]) if v.config["model"].get(k) != base["model"].get(k)}

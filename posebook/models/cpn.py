@@ -91,14 +91,24 @@ class CPN(nn.Module):
 
 
 def cpn_codecs(input_size=(256, 192), heatmap_size=(64, 48), global_kernels=GLOBAL_KERNELS,
-               refine_kernel: int = REFINE_KERNEL, decode_kernel: int = 21, peak: float = PEAK) -> list[BlurHeatmap]:
+               refine_kernel: int = REFINE_KERNEL, decode_kernel: int = 21, peak: float = PEAK,
+               global_visible_only: bool = True) -> list[BlurHeatmap]:
     """One :class:`BlurHeatmap` per CPN output, in ``forward``'s order: GlobalNet C5..C2 (kernels 15, 11, 9, 7),
     then RefineNet (7, the one that decodes), targets peaking at 255 as CPN-TF's (every predictor ends in a
-    BatchNorm; chapter 06 measures why the scale matters). Chen et al., CVPR 2018, §3.2; chapter 05."""
+    BatchNorm; chapter 06 measures why the scale matters). Chen et al., CVPR 2018, §3.2; chapter 05.
+
+    As the official code (tf-cpn ``network.py``: ``global_label = label * (valid > 1.1)``), GlobalNet's four targets
+    draw only the joints labelled visible (v = 2) and penalise every joint, so an occluded joint is pushed towards an
+    empty map; RefineNet's target draws every labelled joint, weighted by its label (``valid > 0.1``) and mined
+    with OHKM. That is the paper's division of labour: the pyramid for the visible, easy keypoints, the refinement
+    for the hard ones. ``global_visible_only=False`` draws every labelled joint in GlobalNet's targets too."""
     global_kernels = tuple(global_kernels)
     if len(global_kernels) != len(GLOBAL_KERNELS):
         raise ValueError(f"cpn_codecs global_kernels={global_kernels!r}: expected {len(GLOBAL_KERNELS)} kernels, "
                          f"one per GlobalNet level, coarse (C5) to fine (C2)")
-    return ([BlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel, peak=peak)
+    if not isinstance(global_visible_only, bool):
+        raise ValueError(f"cpn_codecs global_visible_only={global_visible_only!r}: expected True or False")
+    return ([BlurHeatmap(input_size, heatmap_size, kernel=k, decode_kernel=decode_kernel, peak=peak,
+                         visible_only=global_visible_only)
              for k in global_kernels]
             + [BlurHeatmap(input_size, heatmap_size, kernel=refine_kernel, decode_kernel=decode_kernel, peak=peak)])

@@ -83,6 +83,8 @@ def _config(profile: str, **model) -> dict:
     codec = dict(kernels=list(KERNELS), decode_kernel=sizes["decode_kernel"])
     if arch == "cpn":  # CPN's official targets peak at 255; SimpleBaseline's head has no BatchNorm: peak 1
         codec["peak"] = PEAK
+        if net.get("refine", True):  # official: GlobalNet draws visible joints only when RefineNet takes the rest
+            codec["visible_only"] = [True] * (len(KERNELS) - 1) + [False]
     return dict(sizes, profile=profile, model=net, loss=dict(refine_topk=topk), sigma=SIGMA, scene=SCENE,
                 max_people=MAX_PEOPLE, codec=codec)
 
