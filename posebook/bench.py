@@ -26,19 +26,26 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> int:
-    """Multiply-adds of every conv and linear layer for one (1, C, H, W) input, counted as the papers count them.
+def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3, real: bool = False) -> int:
+    """Multiply-adds of every conv and linear layer for one (1, C, H, W) input, counted as the papers count them
+    (``real=False``) or as the arithmetic does (``real=True``).
 
-    The input is made on the device of the model's first parameter (or buffer): a model on the meta device is
-    counted from shapes alone. HRNet's ``get_model_summary`` convention (Sun et al., CVPR 2019); chapter 03.
+    The papers' convention is HRNet's ``get_model_summary`` (Sun et al., CVPR 2019): weight.numel() x the *output*
+    H x W for a Conv2d and a ConvTranspose2d alike. For a transposed convolution that is stride^2 times its real
+    multiply-adds: each *input* pixel scatters one k x k patch per channel pair, so the real count is weight.numel()
+    x the input H x W (SimpleBaseline-R50 at 256 x 192: 8.99 x 2^30 by the convention, 5.05 x 2^30 = 5.43e9 real).
+    Convolutions and linear layers are counted alike by both. The input is made on the device of the model's first
+    parameter (or buffer): a model on the meta device is counted from shapes alone. Chapters 03 and 04.
     """
     total = 0
 
-    def hook(module, _inputs, output):
+    def hook(module, inputs, output):
         nonlocal total
         out = output[0] if isinstance(output, (list, tuple)) else output
         if isinstance(module, nn.Linear):
             total += module.weight.numel()
+        elif real and isinstance(module, nn.ConvTranspose2d):
+            total += module.weight.numel() * inputs[0].shape[-2] * inputs[0].shape[-1]
         else:
             total += module.weight.numel() * out.shape[-2] * out.shape[-1]
 
@@ -62,6 +69,12 @@ def conv_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 
 def gflops(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> float:
     """GFLOPs in the papers' convention: conv + linear multiply-adds / 2^30 for one input of size (H, W)."""
     return conv_macs(model, input_size, in_channels) / 2**30
+
+
+def real_macs(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> int:
+    """The real multiply-adds of every conv and linear layer for one input of size (H, W) (a transposed
+    convolution at its input's size: :func:`conv_macs` with ``real=True``). Chapters 04 and 07."""
+    return conv_macs(model, input_size, in_channels, real=True)
 
 
 def latency_ms(model: nn.Module, input_size: tuple[int, int], batch: int = 1, repeats: int = 10,
@@ -108,12 +121,23 @@ def _parse_kwargs(pairs: list[str]) -> dict:
 def _model_command(args) -> None:
     from posebook import models
 
-    model = models.create(args.name, **_parse_kwargs(args.arg))
+    kwargs = _parse_kwargs(args.arg)
+    model = models.create(args.name, **kwargs)
     params = count_params(model)
+    if args.json:  # one line per input size
+        for size in args.input:
+            row = dict(name=args.name, kwargs=kwargs, input=list(size), params=params, gflops=gflops(model, size),
+                       macs=real_macs(model, size))
+            if args.latency:
+                row.update(latency_ms=latency_ms(model, size, batch=args.batch), batch=args.batch,
+                           threads=torch.get_num_threads())
+            print(json.dumps(row))
+        return
     print(f"model        {args.name} {_parse_kwargs(args.arg) or ''}".rstrip())
     print(f"params       {params:,} ({params / 1e6:.2f}M)")
     for size in args.input:
-        line = f"input {size[0]}x{size[1]}  GFLOPs {gflops(model, size):.2f} (conv MACs / 2^30)"
+        line = (f"input {size[0]}x{size[1]}  GFLOPs {gflops(model, size):.2f} (the papers' convention: conv MACs "
+                f"/ 2^30)  real multiply-adds {real_macs(model, size) / 1e9:.2f}e9")
         if args.latency:
             line += f"  latency {latency_ms(model, size, batch=args.batch):.1f} ms (batch {args.batch}, " \
                     f"{torch.get_num_threads()} CPU threads)"
@@ -274,12 +298,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(prog="python -m posebook.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("model", help="params, GFLOPs (paper convention) and optionally latency of a registered model")
+    m = sub.add_parser("model", help="params, GFLOPs (the papers' convention), real multiply-adds and optionally "
+                                     "latency of a registered model")
     m.add_argument("name")
     m.add_argument("--input", type=_parse_size, nargs="+", default=[(256, 192)], help="H x W, e.g. 256x192")
     m.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
     m.add_argument("--latency", action="store_true")
     m.add_argument("--batch", type=int, default=1)
+    m.add_argument("--json", action="store_true", help="one JSON line per input size: name, kwargs, input, params, "
+                                                       "gflops (the papers' convention), macs (real multiply-adds)")
     for name in ("train", *_EXTERNAL):
         sub.add_parser(name, help=f"see python -m posebook.bench {name} --help")
     args = parser.parse_args(argv)

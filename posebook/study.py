@@ -12,7 +12,8 @@ so one training run can serve several claims. Commands::
 Records live in ``book/results/studies/<profile>/<chapter>/<claim>/<variant>-seed<k>.json`` (``$POSEBOOK_STUDIES``
 overrides the root); a run whose record exists is skipped, so a study accumulates over several sittings. The verdict
 is "shown" when the difference of means has the claimed sign and exceeds the seed range (max - min) of both
-variants, with every declared seed recorded; "not shown" otherwise. CPU and GPU records are never averaged together.
+variants, with every declared seed recorded; "contradicted" when it exceeds both with the opposite sign (a result
+against the paper); "not shown" otherwise. CPU and GPU records are never averaged together.
 Explained in chapter 03 (Stacked Hourglass), where the first study is.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ ENV_VAR = "POSEBOOK_STUDIES"
 PROFILES = ("smoke", "cpu", "gpu")
 MIN_SEEDS = 3                                            # a trained variant's seeds, at least
 MIN_VAL_PEOPLE = {"smoke": 1, "cpu": 200, "gpu": 200}   # validation people a trained run must be scored on
-VERDICTS = ("shown", "not shown")
+VERDICTS = ("shown", "not shown", "contradicted")
 KINDS = ("trained", "probe")
 RECORD_KEYS = ("format", "chapter", "claim", "variant", "kind", "profile", "seed", "config", "curves", "final",
                "val_people", "minutes", "device", "machine", "torch", "posebook", "commit", "command", "date")
@@ -119,7 +120,9 @@ class Claim:
 
 
 def verdict(a: Sequence[float], b: Sequence[float], sign: int = 1, complete: bool = True) -> str:
-    """"shown" when mean(a) - mean(b) has ``sign`` and exceeds the seed range (max - min) of both; else "not shown".
+    """"shown" when mean(a) - mean(b) has ``sign`` and exceeds the seed range (max - min) of both; "contradicted"
+    when it exceeds both ranges with the opposite sign (a result against the claim, not a null result); else
+    "not shown".
 
     An incomplete study (a declared seed not yet recorded) is "not shown". Chapter 03.
     """
@@ -127,7 +130,9 @@ def verdict(a: Sequence[float], b: Sequence[float], sign: int = 1, complete: boo
         return "not shown"
     effect = _mean(a) - _mean(b)
     exceeds = abs(effect) > max(a) - min(a) and abs(effect) > max(b) - min(b)
-    return "shown" if sign * effect > 0 and exceeds else "not shown"
+    if not exceeds or effect == 0:
+        return "not shown"
+    return "shown" if sign * effect > 0 else "contradicted"
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -82,6 +82,32 @@ def test_notebook_starts_with_badge_row_and_setup_cell(path):
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert f"colab.research.google.com/github/posebook/posebook/blob/main/notebooks/{path.name}" in first_md.source
     assert "google.colab" in first_code.source and "pip" in first_code.source
+    assert "hide-input" in first_code.metadata.get("tags", []), f"{path.name}: hide the Colab setup cell's input"
+
+
+def _setup_cells():
+    return {p.stem: next(c for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code").source
+            for p in NOTEBOOKS}
+
+
+def test_every_chapter_has_the_same_setup_cell():
+    sources = _setup_cells()
+    assert len(set(sources.values())) == 1, f"the Colab setup cells differ: {sorted(sources)}"
+
+
+def test_setup_cell_installs_from_posebook_install_and_says_what_to_do_when_pip_fails(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    source = next(iter(_setup_cells().values()))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    missing = tmp_path / "posebook-0.0.0-py3-none-any.whl"  # no such wheel: pip fails offline, at once
+    monkeypatch.setenv("POSEBOOK_INSTALL", str(missing))
+    with pytest.raises(RuntimeError, match="POSEBOOK_INSTALL") as err:
+        exec(compile(source, "setup-cell", "exec"), {})
+    assert str(missing) in str(err.value)
+    monkeypatch.delitem(sys.modules, "google.colab")
+    exec(compile(source, "setup-cell", "exec"), {})  # outside Colab: nothing happens
 
 
 def _coco_folder(tmp_path: Path) -> Path | None:

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from torch import nn
 
 from posebook import bench, models
@@ -45,6 +46,34 @@ def test_gflops_counts_conv_transposed_conv_and_linear_as_the_papers_do():
     expected = 8 * 3 * 9 * (8 * 8) + 8 * 4 * 16 * (16 * 16) + 4 * 16 * 16 * 10
     assert bench.conv_macs(net, (8, 8)) == expected
     assert bench.gflops(net, (8, 8)) == pytest.approx(expected / 2**30)
+
+
+def test_real_macs_count_a_transposed_convolution_at_its_input_size():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                        nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), nn.Flatten(), nn.Linear(4 * 16 * 16, 10))
+    # each of the 8 x 8 input pixels scatters a 4 x 4 patch for each of the 8 x 4 channel pairs
+    expected = 8 * 3 * 9 * (8 * 8) + 8 * 4 * 16 * (8 * 8) + 4 * 16 * 16 * 10
+    assert bench.real_macs(net, (8, 8)) == expected
+    assert bench.conv_macs(net, (8, 8)) - expected == 8 * 4 * 16 * (16 * 16 - 8 * 8)  # stride^2 = 4x the real count
+    # the arithmetic itself: a transposed convolution equals a convolution of the zero-stuffed input, whose
+    # multiply-adds by nonzero inputs are exactly weight.numel() x input H x W
+    deconv = nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1, bias=False)
+    assert bench.real_macs(deconv, (5, 7), in_channels=2) == 2 * 3 * 16 * 5 * 7
+
+
+def test_bench_model_json_gives_params_the_papers_gflops_and_real_macs():
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "posebook.bench", "model", "simple_baseline", "--input", "256x192",
+                           "--json"], capture_output=True, text=True, check=True)
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["params"] == 33_999_697  # HRNet Table 1: 34.0M
+    assert round(row["gflops"], 2) == 8.99  # the papers' convention (HRNet Table 1: 8.9)
+    assert round(row["macs"] / 1e9, 2) == 5.43  # real multiply-adds: the deconvolutions at their input size
+    with torch.device("meta"):
+        hrnet = models.create("hrnet", width=32)
+    assert round(bench.real_macs(hrnet, (256, 192)) / 1e9, 2) == 7.65  # no transposed convolution: both counts agree
+    assert bench.real_macs(hrnet, (256, 192)) == bench.conv_macs(hrnet, (256, 192))
 
 
 def test_gflops_leaves_training_mode_and_hooks_as_they_were():

@@ -22,8 +22,12 @@ def test_verdict_is_shown_when_the_effect_exceeds_both_seed_ranges_with_the_clai
     assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], sign=-1) == "shown"
 
 
-def test_verdict_is_not_shown_when_the_sign_is_wrong():
-    assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], sign=1) == "not shown"
+def test_verdict_is_contradicted_when_the_effect_exceeds_both_seed_ranges_against_the_claim():
+    assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], sign=1) == "contradicted"
+    assert study.verdict([0.60, 0.62, 0.61], [0.50, 0.52, 0.51], sign=-1) == "contradicted"
+    # against the claim but within a seed range: a null result
+    assert study.verdict([0.45, 0.57, 0.51], [0.60, 0.62, 0.61], sign=1) == "not shown"
+    assert study.verdict([0.50, 0.52, 0.51], [0.60, 0.62, 0.61], complete=False) == "not shown"
 
 
 def test_verdict_is_not_shown_when_a_seed_range_is_as_large_as_the_effect():
