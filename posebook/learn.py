@@ -474,6 +474,87 @@ def plot_calibration(records: dict[str, dict], metric: str = "AP", ax=None):
     return ax.figure
 
 
+# ---- the plateau pilots: the same runs at a constant learning rate ---------------------------------------------------
+
+PLATEAU_TOLERANCE = 0.01  # PCK@0.1: about one seed's standard deviation of a calibration run (chapter 01)
+
+
+def plateau_records(root=None) -> dict[str, dict]:
+    """The committed plateau pilots (``book/results/calibration/plateau/*.json``), by chapter."""
+    import json
+
+    folder = plateau_path("04", root).parent
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def plateau(record: dict, metric: str = "PCK@0.1", tolerance: float = PLATEAU_TOLERANCE) -> dict:
+    """Where a constant-learning-rate curve stops rising. ``record`` is a plateau pilot (:func:`learn` with
+    ``schedule="constant"``); its curve's ``metric`` is read at each validation (200 people).
+
+    Returns ``rise`` (the gain over the last third of the run: the last point minus the last point at or before two
+    thirds of the steps), ``flat`` (``rise < tolerance``), ``best`` (the curve's highest value), ``reached`` (the
+    first step within ``tolerance`` of ``best``: where the curve has, to within that, reached its plateau) and
+    ``steps`` (the run's). Chapter 01: a budget past ``reached`` trains on a plateau that only the learning rate's
+    decay can leave; a curve still rising at its budget (``flat`` False) says that budget is set by the time cap."""
+    points = [(c["step"], c[metric]) for c in record["curve"] if metric in c]
+    if record.get("recipe", {}).get("schedule") != "constant":
+        raise ValueError(f"plateau: the record of {record.get('chapter')} was trained with schedule "
+                         f"{record.get('recipe', {}).get('schedule')!r}; a plateau pilot trains at 'constant'")
+    if len(points) < 3:
+        raise ValueError(f"plateau: {record.get('chapter')}'s curve has {len(points)} points of {metric}; "
+                         f"at least 3 are needed")
+    steps = record["steps"]
+    last_step, last = points[-1]
+    earlier = [v for s, v in points if s <= last_step - (last_step / 3)]
+    rise = last - (earlier[-1] if earlier else points[0][1])
+    best = max(v for _, v in points)
+    reached = next(s for s, v in points if v >= best - tolerance)
+    return dict(metric=metric, tolerance=tolerance, steps=steps, final=last, rise=rise, flat=rise < tolerance,
+                best=best, reached=reached)
+
+
+def plot_plateau(calibration: dict[str, dict], pilots: dict[str, dict], metric: str = "PCK@0.1", axes=None):
+    """Each chapter's learning curve with the recipe's flat-then-cosine schedule (solid) and at a constant
+    learning rate (dashed), ``metric`` against the step, one panel per chapter. Returns the figure. Chapter 01."""
+    import matplotlib.pyplot as plt
+
+    names = [n for n in calibration if n in pilots]
+    if axes is None:
+        _, axes = plt.subplots(1, max(1, len(names)), figsize=(2.3 * max(1, len(names)), 2.6), sharey=True,
+                               squeeze=False)
+        axes = axes[0]
+    for ax, name in zip(axes, names):
+        for record, style, label in ((calibration[name], "-", "flat, then cosine"),
+                                     (pilots[name], "--", "constant")):
+            points = [(c["step"], c[metric]) for c in record["curve"] if metric in c]
+            if points:
+                ax.plot(*zip(*points), style, color="C0" if style == "-" else "C3", lw=1.4, label=label)
+        ax.axvline(calibration[name]["steps"] / 2, color="0.6", lw=0.7, ls=":")  # where the cosine starts
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{metric} (200 validation people)", fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower right")
+    return axes[0].figure
+
+
+PLATEAU_BEGIN, PLATEAU_END = "<!-- plateau:begin -->", "<!-- plateau:end -->"
+
+
+def plateau_markdown(calibration: dict[str, dict], pilots: dict[str, dict]) -> str:
+    """The plateau pilots beside the calibration runs of the same budget, as a markdown table (the Results page)."""
+    rows = ["| chapter | steps | CPU-min | constant LR: PCK@0.1 | rise over the last third | within "
+            f"{PLATEAU_TOLERANCE} of its best from step | constant LR: AP | recipe (flat, then cosine): AP / PCK@0.1 | "
+            "commit | command |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in pilots.items():
+        p, c = plateau(r), calibration.get(name)
+        recipe_cell = f"{c['AP']:.3f} / {c['PCK@0.1']:.3f}" if c else "no calibration record"
+        rows.append(f"| {name} | {r['steps']} | {r['cpu_minutes']:.1f} | {r['PCK@0.1']:.3f} | {p['rise']:+.3f} | "
+                    f"{p['reached']} | {r['AP']:.3f} | {recipe_cell} | `{r['commit']}` | `{r['command']}` |")
+    return "\n".join(rows)
+
+
 CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 
 
@@ -496,17 +577,23 @@ def json_text(value) -> str:
     return json.dumps(value, separators=(", ", "="))[1:-1].replace('"', "")
 
 
-def update_page(page, records: dict[str, dict]):
-    """Rewrite the block between ``CALIBRATION_BEGIN`` and ``CALIBRATION_END`` of ``page`` from ``records``."""
+def _replace_block(text: str, begin: str, end: str, body: str, page) -> str:
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ValueError(f"{page}: expected one {begin} line and one {end} line")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def update_page(page, records: dict[str, dict], pilots: dict[str, dict] | None = None):
+    """Rewrite the block between ``CALIBRATION_BEGIN`` and ``CALIBRATION_END`` of ``page`` from ``records`` and,
+    given ``pilots``, the block between ``PLATEAU_BEGIN`` and ``PLATEAU_END`` from the plateau pilots."""
     from posebook._io import atomic_write
 
     page = Path(page)
-    text = page.read_text()
-    if text.count(CALIBRATION_BEGIN) != 1 or text.count(CALIBRATION_END) != 1:
-        raise ValueError(f"{page}: expected one {CALIBRATION_BEGIN} line and one {CALIBRATION_END} line")
-    head, rest = text.split(CALIBRATION_BEGIN)
-    _, tail = rest.split(CALIBRATION_END)
-    body = f"{head}{CALIBRATION_BEGIN}\n{calibration_markdown(records)}\n{CALIBRATION_END}{tail}"
+    body = _replace_block(page.read_text(), CALIBRATION_BEGIN, CALIBRATION_END, calibration_markdown(records), page)
+    if pilots is not None:
+        body = _replace_block(body, PLATEAU_BEGIN, PLATEAU_END, plateau_markdown(records, pilots), page)
     return atomic_write(page, lambda f: f.write(body.encode()))
 
 
@@ -542,11 +629,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="also write the whole record (curve, recipe, provenance) to this JSON file")
     parser.add_argument("--calibration", action="store_true",
                         help="write the record to book/results/calibration/<chapter>.json")
-    parser.add_argument("--page", help="only rewrite this page's calibration table (book/results.md) from the "
-                                       "committed records; trains nothing")
+    parser.add_argument("--page", help="only rewrite this page's calibration and plateau tables (book/results.md) "
+                                       "from the committed records; trains nothing")
     args = parser.parse_args(argv)
     if args.page:
-        update_page(args.page, calibration_records())
+        update_page(args.page, calibration_records(), plateau_records())
         return
     if args.chapter is None:
         parser.error("give --chapter NN (or --page to rewrite the Results page's table)")

@@ -258,3 +258,59 @@ def test_the_cpu_recipes_gaussians_are_darks_and_raise_the_decoding_ceiling():
     biased = topdown.validation_set(learn.data_config(ref, recipe("smoke"), val_people=60))
     assert val.codec.unbiased and not biased.codec.unbiased
     assert learn.ceiling(val) > 0.97  # HRNet's whole-pixel targets at this map: about 0.85 (tests/test_oracle.py)
+
+
+# ---- the plateau pilots -----------------------------------------------------------------------------------------
+
+def _pilot(values, steps=1200, schedule="constant"):
+    every = steps // len(values)
+    curve = [{"step": every * (i + 1), "PCK@0.1": v, "AP": v / 2} for i, v in enumerate(values)]
+    return dict(chapter="04_simple_baseline", steps=steps, curve=curve, recipe={"schedule": schedule})
+
+
+def test_plateau_finds_where_a_constant_learning_rate_curve_stops_rising():
+    flat = learn.plateau(_pilot([0.3, 0.5, 0.6, 0.65, 0.70, 0.702, 0.705, 0.704, 0.706, 0.705, 0.706, 0.707]))
+    assert flat["flat"] and flat["rise"] == pytest.approx(0.707 - 0.704) and flat["best"] == 0.707
+    assert flat["reached"] == 500  # the first point within 0.01 of the best (0.702 at step 500)
+    rising = learn.plateau(_pilot([0.3, 0.4, 0.5, 0.55, 0.6, 0.65]))
+    assert not rising["flat"] and rising["rise"] == pytest.approx(0.65 - 0.55) and rising["reached"] == 1200
+    assert learn.plateau(_pilot([0.1, 0.2, 0.3]), metric="AP", tolerance=0.2)["reached"] == 400
+
+
+def test_plateau_refuses_a_run_that_did_not_train_at_a_constant_rate_or_has_too_few_points():
+    with pytest.raises(ValueError, match="flat_cosine"):
+        learn.plateau(_pilot([0.3, 0.5, 0.6], schedule="flat_cosine"))
+    with pytest.raises(ValueError, match="2 points"):
+        learn.plateau(_pilot([0.3, 0.5]))
+
+
+def test_bench_learn_plateau_trains_at_a_constant_rate_and_rejects_conflicting_options(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        learn.main(["--chapter", "04", "--plateau", "--schedule", "cosine"])
+    assert "constant learning rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        learn.main(["--chapter", "04", "--plateau", "--calibration"])
+    with pytest.raises(SystemExit):
+        learn.main(["--chapter", "04", "--evaluations", "0"])
+    out = tmp_path / "pilot.json"
+    result = learn.learn("04", profile_name="smoke", schedule="constant", evaluations=4)
+    assert result["recipe"]["schedule"] == "constant" and all(c["lr"] == result["curve"][0]["lr"]
+                                                               for c in result["curve"] if "lr" in c)
+    learn.main(["--chapter", "04", "--profile", "smoke", "--schedule", "constant", "--out", str(out), "--json"])
+    assert json.loads(out.read_text())["recipe"]["schedule"] == "constant"
+
+
+def test_every_chapter_has_a_plateau_pilot_of_its_budget_and_the_results_page_shows_them(root):
+    pilots = learn.plateau_records(root / "book" / "results")
+    calibration = learn.calibration_records(root / "book" / "results")
+    assert sorted(name[:2] for name in pilots) == sorted(learn.REFERENCES)
+    for name, record in pilots.items():
+        ref = learn.reference(name)
+        assert record["chapter"] == ref.chapter and record["model"] == ref.model and record["kwargs"] == ref.kwargs
+        assert record["steps"] == ref.steps and record["recipe"]["schedule"] == "constant"
+        assert record["threads"] == 1 and record["val_people"] >= 500
+        assert len([c for c in record["curve"] if "PCK@0.1" in c]) >= learn.PLATEAU_EVALUATIONS
+        learn.plateau(record)
+    page = (root / "book" / "results.md").read_text()
+    block = page.split(learn.PLATEAU_BEGIN)[1].split(learn.PLATEAU_END)[0].strip()
+    assert block == learn.plateau_markdown(calibration, pilots)
