@@ -303,3 +303,123 @@ def test_schedule_codecs_and_loss_reject_bad_arguments():
         mspn_codecs(7)
     with pytest.raises(ValueError, match=r"kernel_schedule coarse_to_fine='no': expected True or False"):
         kernel_schedule(2, coarse_to_fine="no")
+
+
+# ---- chapter 06's exercise checkers: learners' answers and the hints they get --------------------------------------
+
+def _check(name, fn):
+    from posebook.check import check
+
+    return check(name, fn)
+
+
+def test_kernel_schedule_checker_names_one_kernel_as_not_the_official_switch():
+    from posebook.check import mspn as C
+
+    result = _check("mspn_kernel_schedule", C._schedule_one_kernel_without_flag)
+    assert result.status == "failed"
+    assert "removes only the last stage's shift" in result.message and "another ablation" in result.message
+    ignored = _check("mspn_kernel_schedule", C._schedule_ignores_flag)  # 11/9/7/5 without the flag: the plain hint
+    assert "every stage gets 15, 11, 9, 7" in ignored.message and "another ablation" not in ignored.message
+
+
+def test_skip_addition_checker_names_skips_added_to_the_next_layers_input():
+    from posebook.check import mspn as C
+
+    def next_input(layers, x, previous_down, previous_up, down_skip, up_skip):  # a learner's spelling
+        outs = []
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            outs.append(x)
+            x = x + down_skip[i](previous_down[i]) + up_skip[i](previous_up[i])
+        return outs
+
+    for fn in (next_input, C._skips_added_to_next_input):
+        result = _check("mspn_skip_addition", fn)
+        assert result.status == "failed"
+        assert "layer 1 (stride 4)" in result.message and "added to what layer 2 reads" in result.message
+    not_fed = _check("mspn_skip_addition", C._skips_not_fed_forward)
+    assert "layer 2 (stride 8)" in not_fed.message and "read layer 1's output without the skips" in not_fed.message
+
+    def no_skips(layers, x, previous_down, previous_up, down_skip, up_skip):  # no wrong answer's hint fits
+        outs = []
+        for layer in layers:
+            x = layer(x)
+            outs.append(x)
+        return outs
+
+    result = _check("mspn_skip_addition", no_skips)
+    assert result.status == "failed" and "added to what layer" not in result.message
+    assert "x = layer(x) + down_skip" in result.message
+
+
+def _chapter05_reuse(outputs, targets, weights, stages, topk):
+    """A learner who reuses chapter 05's per-joint L2 and OHKM (with the book's 0.5) and the doubled weights."""
+    from posebook.losses import joint_losses, ohkm_loss
+
+    total = 0
+    for i in range(4 * stages):
+        per_joint = joint_losses(outputs[i], targets[i], weights[i])
+        total = total + (0.5 * per_joint.mean() if i % 4 < 3 else 2 * ohkm_loss(per_joint, topk))
+    return total
+
+
+def _official_form(outputs, targets, weights, stages, topk):
+    """The official code's spelling: no 0.5, weights 1/4 and 1, a float total."""
+    total = 0.0
+    for s in range(stages):
+        for level in range(4):
+            o, t, w = outputs[4 * s + level], targets[4 * s + level], weights[4 * s + level]
+            per_joint = ((o - t) * w[:, :, None, None]).pow(2).mean(dim=(2, 3))
+            if level < 3:
+                total += per_joint.mean().item() / 4
+            else:
+                total += per_joint.sort(dim=1, descending=True).values[:, :topk].mean().item()
+    return total
+
+
+def test_staged_loss_checker_passes_both_conventions_and_the_library_loss():
+    from posebook.check.mspn import LOSS_CASES, _loss_case, staged_loss_solution
+
+    assert _check("mspn_staged_loss", _chapter05_reuse).passed
+    assert _check("mspn_staged_loss", _official_form).passed
+    for stages, topk, seed, b in LOSS_CASES:  # the reference solution (book convention) is the library's total
+        case = _loss_case(stages, seed, b=b)
+        assert float(staged_loss_solution(*case, stages, topk)) == pytest.approx(
+            float(mspn_loss(stages, topk)(*case)), rel=1e-6)
+
+
+def test_staged_loss_checker_names_each_wrong_convention_and_the_stage_average():
+    from posebook.losses import joint_losses, ohkm_loss
+
+    def half_with_official_weights(outputs, targets, weights, stages, topk):  # chapter 05's 0.5, weights 1/4 and 1
+        total = 0
+        for i in range(4 * stages):
+            per_joint = joint_losses(outputs[i], targets[i], weights[i])
+            total = total + (per_joint.mean() / 4 if i % 4 < 3 else ohkm_loss(per_joint, topk))
+        return total
+
+    result = _check("mspn_staged_loss", half_with_official_weights)
+    assert result.status == "failed" and "half the official one" in result.message
+    assert "doubled weights, 1/2" in result.message and "1/4 and 1 go with the official per-joint loss" in result.message
+
+    def doubled_without_half(outputs, targets, weights, stages, topk):
+        return 2 * _official_form(outputs, targets, weights, stages, topk)
+
+    assert "twice the official one" in _check("mspn_staged_loss", doubled_without_half).message
+
+    def over_stages(outputs, targets, weights, stages, topk):  # halves a 2-stage total: must not read as the 0.5
+        return _chapter05_reuse(outputs, targets, weights, stages, topk) / stages
+
+    result = _check("mspn_staged_loss", over_stages)
+    assert "summed, not averaged" in result.message and "half" not in result.message
+
+
+def test_every_staged_loss_mutant_gets_its_own_hint():
+    from posebook.check import exercises
+
+    messages = {label: _check("mspn_staged_loss", fn).message for label, fn in
+                exercises()["mspn_staged_loss"].mutants.items()}
+    hints = {m.split(": ", 1)[1] for m in messages.values()}
+    assert len(hints) == len(messages), messages
+    assert not any("expected" in h.split(";")[0] for h in hints), messages  # none falls back to the generic text
