@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import posebook
+from posebook import stats
 from posebook._io import atomic_write
 from posebook.results import ROOT, git_commit, machine
 
@@ -43,6 +44,8 @@ PROFILES = ("smoke", "cpu", "gpu")
 MIN_SEEDS = 3                                            # a trained variant's seeds, at least
 MIN_VAL_PEOPLE = {"smoke": 1, "cpu": 200, "gpu": 200}   # validation people a trained run must be scored on
 VERDICTS = ("shown", "not shown", "contradicted")
+RULE = "welch-1"  # the verdict rule of declared claims (posebook.stats.welch_verdict); records without a declaration
+# digest were made before declarations were stored and are read with the seed-range rule (:func:`verdict`)
 KINDS = ("trained", "probe")
 RECORD_KEYS = ("format", "chapter", "claim", "variant", "kind", "profile", "seed", "config", "curves", "final",
                "val_people", "minutes", "device", "machine", "torch", "posebook", "commit", "command", "date")
@@ -110,6 +113,22 @@ class Claim:
             raise ValueError(f"{where}: seeds={self.seeds!r} must be distinct and not empty")
         if any(v.kind == "trained" for v in self.variants) and len(self.seeds) < MIN_SEEDS:
             raise ValueError(f"{where}: a trained comparison needs at least {MIN_SEEDS} seeds, got {self.seeds}")
+
+    def declaration(self) -> dict:
+        """What is fixed before a claim runs: its variants (name, kind, config, the key read, the run read through
+        ``of``), metric, claimed sign and effect, seeds, and the verdict rule. Not its wording (``statement``,
+        ``paper``) nor the code of the runs. Chapter 03."""
+        return _plain({"rule": RULE, "chapter": self.chapter, "claim": self.name, "metric": self.metric,
+                       "sign": self.sign, "effect": list(self.effect), "seeds": list(self.seeds),
+                       "variants": [{"name": v.name, "kind": v.kind, "config": v.config, "read": v.read, "of": v.of}
+                                    for v in self.variants]})
+
+    @property
+    def digest(self) -> str:
+        """The declaration's SHA-256 (16 hex digits), stored in every record the claim's runs write: a record whose
+        digest is this one was made under this very declaration (``summary``'s ``preregistered``). Chapter 03."""
+        text = json.dumps(self.declaration(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -256,6 +275,11 @@ def read_record(path: str | os.PathLike, claim: Claim | None = None, variant: Va
                          if record["config"].get(k) != _plain(variant.config).get(k))
         raise ValueError(f"study record {path}: made with another config than the chapter now declares (differs "
                          f"in {changed}); delete the record to rerun it, or restore the declaration")
+    if claim is not None and "declaration" in record and record["declaration"] != claim.digest:
+        raise ValueError(f"study record {path}: made under another declaration of {claim.chapter}/{claim.name} "
+                         f"(digest {record['declaration']}, the chapter now declares {claim.digest}: its variants, "
+                         f"metric, seeds or rule changed); no verdict is given from it. Delete the claim's records "
+                         f"to rerun it, or restore the declaration")
     return record
 
 
@@ -361,7 +385,7 @@ def _make_record(run: Run, profile: str, out: dict, minutes: float, command: str
         raise ValueError(f"{where}: a trained run of the {profile} profile must be scored on at least "
                          f"{MIN_VAL_PEOPLE[profile]} validation people, got val_people={val_people!r}")
     return {"format": FORMAT, "chapter": run.claim.chapter, "claim": run.claim.name, "variant": run.variant.name,
-            "kind": run.variant.kind, "profile": profile, "seed": run.seed, "config": run.variant.config,
+            "declaration": run.claim.digest, "kind": run.variant.kind, "profile": profile, "seed": run.seed, "config": run.variant.config,
             "curves": list(out.get("curves", [])), "final": out["final"], "val_people": val_people,
             "minutes": round(minutes, 3), "device": str(out.get("device", posebook.device())),
             "machine": machine(), "threads": _threads(), "torch": str(torch_version), "posebook": posebook.__version__,
@@ -394,12 +418,18 @@ def load_claims(chapter: str | None = None, profile: str | None = None, root=Non
 
 
 def _summarise(claim: Claim, by_name: dict, profile: str, root) -> dict:
-    variants = []
+    """One claim's entry of :func:`load_claims`. Its ``verdict`` follows the rule its records were declared under:
+    when every record carries the digest of the declaration in the code (``preregistered``), the Welch rule
+    (:func:`posebook.stats.welch_verdict`; ``welch`` holds its t, p, pooled SD and the ``detectable`` effect at 80%
+    power); records made before declarations were stored are read with the seed-range rule (:func:`verdict`), which
+    is also every claim's ``robust`` column. A record made under another declaration raises (:func:`read_record`)."""
+    variants, digests = [], set()
     for v in claim.variants:
         owner, source = (by_name[v.of.split("/")[0]], _source(by_name, claim, v)) if v.of else (claim, v)
         paths = {seed: record_path(root, profile, owner.chapter, owner.name, source.name, seed) for seed in claim.seeds}
         records = {seed: read_record(path, owner, source, profile, seed) for seed, path in paths.items()
                    if path.exists()}
+        digests |= {r.get("declaration") == owner.digest for r in records.values()}
         key = v.read or claim.metric
         values = [_value(record, key, paths[seed]) for seed, record in records.items()]
         variants.append({"name": v.name, "kind": source.kind, "read": key, "source": f"{owner.name}/{source.name}",
@@ -410,10 +440,15 @@ def _summarise(claim: Claim, by_name: dict, profile: str, root) -> dict:
     named = {v["name"]: v for v in variants}
     a, b = (named[n]["values"] for n in claim.effect)
     complete = all(len(v["values"]) == len(claim.seeds) for v in variants)
+    robust = verdict(a, b, claim.sign, complete)
+    welch = stats.design(a, b, claim.sign, complete)
+    preregistered = bool(digests) and digests == {True}
+    decided = (welch["verdict"] if welch else "not shown") if preregistered else robust
     return {"chapter": claim.chapter, "claim": claim.name, "statement": claim.statement, "metric": claim.metric,
             "paper": claim.paper, "profile": profile, "effect_of": list(claim.effect), "sign": claim.sign,
-            "effect": _mean(a) - _mean(b) if a and b else None, "verdict": verdict(a, b, claim.sign, complete),
-            "complete": complete, "variants": variants}
+            "effect": _mean(a) - _mean(b) if a and b else None, "verdict": decided,
+            "rule": RULE if preregistered else "seed-range", "robust": robust, "welch": welch,
+            "preregistered": preregistered, "declaration": claim.digest, "complete": complete, "variants": variants}
 
 
 def _people(records) -> int | list | None:

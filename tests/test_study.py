@@ -350,3 +350,52 @@ def test_chapter_costs_reads_notebook_minutes_and_the_studys_runs_each_once(toy,
     (results / f"{TOY}_gpu.json").write_text("{not json")
     with pytest.raises(ValueError, match=f"{TOY}_gpu.json cannot be read"):
         study.chapter_costs(TOY, str, results=results)
+
+
+# ---- pre-registration: the declaration's digest in every record ------------------------------------------------
+
+def test_every_record_carries_its_claims_declaration_digest_and_the_summary_says_preregistered(toy):
+    _run()
+    claims = {c["claim"]: c for c in study.load_claims(TOY, "cpu")}
+    declared = {c.name: c for c in _toy_claims("cpu")}
+    record = json.loads((toy / "cpu" / TOY / "trained_claim" / "x-seed0.json").read_text())
+    assert record["declaration"] == declared["trained_claim"].digest and len(record["declaration"]) == 16
+    for name, c in claims.items():
+        assert c["preregistered"] and c["rule"] == study.RULE and c["declaration"] == declared[name].digest
+    trained = claims["trained_claim"]  # x 0.600-0.602 against y 0.500-0.502: Welch p tiny, effect >> 1 SD
+    assert trained["verdict"] == "shown" == trained["robust"] and trained["welch"]["p"] < 1e-6
+    assert trained["welch"]["detectable"] > 0
+
+
+def test_the_digest_covers_what_is_declared_before_the_runs_not_the_wording():
+    base = _toy_claims("cpu")[1]
+    same = Claim(TOY, "trained_claim", "x beats y, said otherwise", "m", "Fig. 2 (quoted again)",
+                 base.variants, effect=("x", "y"))
+    assert same.digest == base.digest
+    for changed in (Claim(TOY, "trained_claim", "x beats y", "m", "Fig. 2", base.variants, effect=("x", "y"),
+                          seeds=(0, 1, 2, 3)),
+                    Claim(TOY, "trained_claim", "x beats y", "other", "Fig. 2", base.variants, effect=("x", "y")),
+                    Claim(TOY, "trained_claim", "x beats y", "m", "Fig. 2", base.variants, effect=("x", "y"), sign=-1),
+                    Claim(TOY, "trained_claim", "x beats y", "m", "Fig. 2",
+                          (Variant("x", _trained, {"value": 0.7}), base.variants[1]), effect=("x", "y"))):
+        assert changed.digest != base.digest
+
+
+def test_a_record_made_under_another_declaration_gives_no_verdict(toy):
+    _run(only=["trained_claim"])
+    path = toy / "cpu" / TOY / "trained_claim" / "y-seed1.json"
+    record = json.loads(path.read_text())
+    record["declaration"] = "0" * 16
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"y-seed1.json: made under another declaration .*\(digest 0000000000000000"):
+        study.load_claims(TOY, "cpu")
+
+
+def test_records_without_a_digest_are_read_with_the_seed_range_rule_and_not_preregistered(toy):
+    _run(only=["trained_claim"])
+    for path in (toy / "cpu" / TOY / "trained_claim").glob("*.json"):
+        record = json.loads(path.read_text())
+        del record["declaration"]  # as the records made before declarations were stored
+        path.write_text(json.dumps(record))
+    c = next(c for c in study.load_claims(TOY, "cpu") if c["claim"] == "trained_claim")
+    assert not c["preregistered"] and c["rule"] == "seed-range" and c["verdict"] == c["robust"] == "shown"
