@@ -183,3 +183,39 @@ def test_the_benchmarked_models_are_the_cpu_studys(chapter, claim, variant):
     assert dict(arch=name, **kwargs) == {k: v for k, v in config["model"].items()
                                          if k not in ("refine", "non_local")}
     assert tuple(config["input_size"]) == size and config["batch_size"] == batch
+
+
+# ---- statements, costs, and records trained before the official targets -----------------------------------------
+
+def test_every_statement_is_a_sentence_about_the_kind_of_keypoint_it_reads():
+    for name, claim in claims("cpu").items():
+        kind = "visible" if name.endswith("_visible") else "occluded"
+        other = "occluded" if kind == "visible" else "visible"
+        assert f"{kind} keypoints" in claim.statement and f"{other} keypoints" not in claim.statement, claim.statement
+        assert f"PCK@0.1 of the {kind} keypoints" in claim.statement
+    assert "4" in claims("cpu")["ohkm_visible"].statement  # the M = 4 runs are named on both kinds
+
+
+def test_the_study_simple_baseline_is_cheaper_than_cpn_in_real_multiply_adds():
+    from posebook.bench import gflops, real_macs
+
+    declared = claims("cpu")
+    cpn = S.model(declared["refinenet"].variant("cpn").config)
+    baseline = S.model(declared["vs_simple_baseline"].variant("simple_baseline").config)
+    assert real_macs(baseline, (128, 96)) < 0.75 * real_macs(cpn, (128, 96))
+    assert gflops(baseline, (128, 96)) > gflops(cpn, (128, 96))  # the papers' convention charges the deconvolutions 4x
+
+
+def test_older_records_are_declared_only_inside_as_recorded():
+    official = claims("cpu")["refinenet"].variant("cpn").config
+    before = S.claims("cpu", global_visible_only=False)[0].variant("cpn").config
+    assert {k: v for k, v in official["codec"].items() if k != "visible_only"} == before["codec"]
+    assert {k: v for k, v in official.items() if k != "codec"} == {k: v for k, v in before.items() if k != "codec"}
+    targets = S.recorded_targets("cpu")
+    assert targets in ("visible", "labelled")
+    with S.as_recorded():
+        entries = {c["claim"]: c for c in study.load_claims("05", "cpu")}
+        inside = claims("cpu")["refinenet"].variant("cpn").config
+    assert (inside == official) == (targets == "visible")
+    assert claims("cpu")["refinenet"].variant("cpn").config == official  # restored after the block
+    assert all(entries[n]["complete"] for n in entries) and len(entries) == 8

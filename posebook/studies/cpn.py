@@ -7,13 +7,19 @@ apart on occluded (v=1) and visible (v=2) keypoints.
   beats no mining (M = 17); Table 6 tries M = 6..17 and finds 8 best.
 - ``non_local``: a non-local block (Wang et al., CVPR 2018) on C5 gives every position the whole crop as context:
   does it help the occluded keypoints? Not in the CPN paper: the chapter's own question.
-- ``vs_simple_baseline``: SimpleBaseline (Xiao et al., ECCV 2018) at similar FLOPs is as accurate as CPN
-  (SimpleBaseline's Table: ResNet-50, 256x192, 70.4 AP against CPN's 68.6 without, 69.4 with OHKM).
+- ``vs_simple_baseline``: SimpleBaseline (Xiao et al., ECCV 2018) on the same ResNet is as accurate as CPN
+  (SimpleBaseline's Table: ResNet-50, 256x192, 70.4 AP against CPN's 68.6 without, 69.4 with OHKM). The two cost
+  about the same in the papers' GFLOPs convention only, which charges a stride-2 transposed convolution four times
+  its real multiply-adds: in real multiply-adds (``posebook.bench.real_macs``) SimpleBaseline is the cheaper one.
 
 Each ``*_visible`` claim reads the same runs on the visible keypoints. Every run trains on the same crops of the
 synthetic scenes (front, side and back views, occluders, up to four overlapping people), rendered once with CPN's
 five blur-kernel targets (GlobalNet C5..C2: 15, 11, 9, 7; RefineNet 7); a model with fewer outputs takes the
-targets of the outputs it has (GlobalNet alone: the first four; SimpleBaseline: RefineNet's). CPN's targets peak
+targets of the outputs it has (GlobalNet alone: the first four; SimpleBaseline: RefineNet's). As in the official
+code (tf-cpn ``network.py``: ``global_label = label * (valid > 1.1)``), CPN's four GlobalNet targets draw the
+visible joints only and penalise every joint, while RefineNet's draw every labelled joint; GlobalNet alone, with
+nothing after it, learns every labelled joint. Records trained before the study followed the official targets
+(GlobalNet drew every labelled joint) are read with :func:`as_recorded`. CPN's targets peak
 at 255, as the official code's (its predictors end in a BatchNorm; chapter 06 measures why that matters);
 SimpleBaseline, whose head ends in a plain convolution, trains on the same targets with peak 1, as its own official
 code's Gaussians. Every claim reads PCK@0.1: at this budget PCK@0.2 sits near 0.8 for the networks of chapters 03,
@@ -21,10 +27,12 @@ code's Gaussians. Every claim reads PCK@0.1: at this budget PCK@0.2 sits near 0.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
-from posebook import models
+from posebook import models, study
 from posebook.bench import count_params, gflops
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
@@ -39,8 +47,9 @@ GLOBAL_OUTPUTS = 4  # GlobalNet's levels C5, C4, C3, C2; RefineNet's output is t
 # Per profile: model, data and budget. The cpu budget fits the whole study (18 trainings) in well under 90 minutes
 # of a 2-core machine (`python -m posebook.study 05 --profile cpu --dry-run`). The cpu CPN is ResNet-50 at an eighth
 # of its width (C2..C5 = 32..256 channels) with a 32-channel pyramid, every block of the paper kept; SimpleBaseline
-# is the same ResNet with 32-channel deconvolutions, which costs about CPN's FLOPs. At a 32x24 heatmap the
-# test-time blur is the official 21 (for 64x48 maps) halved to 11.
+# is the same ResNet with 32-channel deconvolutions, which costs about CPN's GFLOPs by the papers' convention
+# (posebook.bench.gflops) and about 37 % fewer real multiply-adds (posebook.bench.real_macs). At a 32x24 heatmap
+# the test-time blur is the official 21 (for 64x48 maps) halved to 11.
 SIZES = {
     "smoke": dict(model=dict(depth=50, width=4, pyramid_channels=8), baseline=dict(depth=50, width=4,
                   deconv_channels=8), input_size=(64, 64), heatmap_size=(16, 16), decode_kernel=5,
@@ -73,7 +82,7 @@ PAPER_BASELINE = ("HRNet's Table 1 (COCO val2017, 256x192), from the SimpleBasel
 
 # ---- declarations ------------------------------------------------------------------------------------------------
 
-def _config(profile: str, **model) -> dict:
+def _config(profile: str, global_visible_only: bool = True, **model) -> dict:
     sizes = dict(SIZES[profile])
     baseline, cpn = sizes.pop("baseline"), sizes.pop("model")
     arch = model.pop("arch", "cpn")
@@ -83,46 +92,98 @@ def _config(profile: str, **model) -> dict:
     codec = dict(kernels=list(KERNELS), decode_kernel=sizes["decode_kernel"])
     if arch == "cpn":  # CPN's official targets peak at 255; SimpleBaseline's head has no BatchNorm: peak 1
         codec["peak"] = PEAK
-        if net.get("refine", True):  # official: GlobalNet draws visible joints only when RefineNet takes the rest
-            codec["visible_only"] = [True] * (len(KERNELS) - 1) + [False]
+        if net.get("refine", True) and global_visible_only:  # official: GlobalNet draws visible joints only when
+            codec["visible_only"] = [True] * (len(KERNELS) - 1) + [False]  # RefineNet takes the rest
     return dict(sizes, profile=profile, model=net, loss=dict(refine_topk=topk), sigma=SIGMA, scene=SCENE,
                 max_people=MAX_PEOPLE, codec=codec)
 
 
-def claims(profile: str) -> list[Claim]:
-    """Chapter 05's claims at ``profile``'s size, each on occluded keypoints and (``*_visible``) on visible ones.
-    Chen et al. §4.2."""
-    cpn = Variant("cpn", train, _config(profile))
+#: Per profile, the GlobalNet targets ``claims`` declares when not told: the official ones (True, visible joints
+#: only), except inside :func:`as_recorded` for a profile whose records were trained before (False).
+_GLOBAL_VISIBLE_ONLY: dict[str, bool] = {}
+
+
+def claims(profile: str, global_visible_only: bool | None = None) -> list[Claim]:
+    """Chapter 05's claims at ``profile``'s size, each on occluded keypoints and (``*_visible``) on the same runs'
+    visible ones. ``global_visible_only``: whether the CPN runs draw GlobalNet's targets for visible joints only
+    (None: the official targets, True, unless :func:`as_recorded` says otherwise). Chen et al. §4.2."""
+    if global_visible_only is None:
+        global_visible_only = _GLOBAL_VISIBLE_ONLY.get(profile, True)
+
+    def config(**model) -> dict:
+        return _config(profile, global_visible_only, **model)
+
+    cpn = Variant("cpn", train, config())
+    # each statement names the kind of keypoint it is read on: "{kind}" is "occluded" or "visible"
     variants = {
-        "refinenet": ("GlobalNet + RefineNet (CPN) places occluded keypoints better than GlobalNet alone",
-                      PAPER_REFINE, (Variant("globalnet", train, _config(profile, refine=False)), cpn),
+        "refinenet": ("GlobalNet + RefineNet (CPN) places {kind} keypoints better than GlobalNet alone",
+                      PAPER_REFINE, (Variant("globalnet", train, config(refine=False)), cpn),
                       ("cpn", "globalnet")),
-        "ohkm": ("training RefineNet on the 8 hardest of the 17 keypoints of each person (OHKM) places occluded "
-                 "keypoints better than training it on all 17; 4 sits on the other side of the paper's best",
-                 PAPER_OHKM, (Variant("M17", train, _config(profile, refine_topk=17)),
+        "ohkm": ("training RefineNet on the 8 hardest of the 17 keypoints of each person (OHKM, M = 8) places {kind} "
+                 "keypoints better than training it on all 17 (M = 17); M = 4, beyond the paper's range, is trained "
+                 "beside them",
+                 PAPER_OHKM, (Variant("M17", train, config(refine_topk=17)),
                               Variant("M8", of="refinenet/cpn"),
-                              Variant("M4", train, _config(profile, refine_topk=4))), ("M8", "M17")),
-        "non_local": ("a non-local block on C5, which lets every position see the whole crop, helps the occluded "
+                              Variant("M4", train, config(refine_topk=4))), ("M8", "M17")),
+        "non_local": ("a non-local block on C5, which lets every position see the whole crop, helps the {kind} "
                       "keypoints", PAPER_NON_LOCAL,
                       (Variant("cpn", of="refinenet/cpn"),
-                       Variant("non_local", train, _config(profile, non_local=True))), ("non_local", "cpn")),
-        "vs_simple_baseline": ("SimpleBaseline at about CPN's FLOPs places keypoints better than CPN",
+                       Variant("non_local", train, config(non_local=True))), ("non_local", "cpn")),
+        "vs_simple_baseline": ("SimpleBaseline on the same ResNet (about CPN's GFLOPs by the papers' count, fewer "
+                               "real multiply-adds) places {kind} keypoints better than CPN",
                                PAPER_BASELINE,
                                (Variant("cpn", of="refinenet/cpn"),
-                                Variant("simple_baseline", train, _config(profile, arch="simple_baseline"))),
+                                Variant("simple_baseline", train, config(arch="simple_baseline"))),
                                ("simple_baseline", "cpn")),
     }
     out = []
     for name, (statement, paper, vs, effect) in variants.items():
-        out.append(Claim(CHAPTER, name, f"{statement} (PCK@0.1 of the occluded keypoints, v=1)",
-                         f"{METRIC}.occluded", paper, vs, effect=effect))
+        out.append(Claim(CHAPTER, name, f"{statement.format(kind='occluded')} (PCK@0.1 of the occluded keypoints, "
+                                        f"v=1)", f"{METRIC}.occluded", paper, vs, effect=effect))
         source = {v.name: (v.of or f"{name}/{v.name}") for v in vs}
         out.append(Claim(CHAPTER, f"{name}_visible",
-                         f"the same runs on the visible keypoints (v=2): {statement.split(' places ')[0]}",
+                         f"{statement.format(kind='visible')} (the same runs, PCK@0.1 of the visible keypoints, v=2)",
                          f"{METRIC}.visible", paper,
                          tuple(Variant(v.name, of=source[v.name], read=f"{METRIC}.visible") for v in vs),
                          effect=effect))
     return out
+
+
+def recorded_targets(profile: str, root=None) -> str | None:
+    """The GlobalNet targets the CPN runs of ``profile``'s records were trained with: "visible" (the official
+    targets: visible joints drawn, every joint penalised), "labelled" (every labelled joint drawn: records made
+    before the study followed the official code), or None (no records, or records that match neither). Chapter 05."""
+    for visible_only, name in ((True, "visible"), (False, "labelled")):
+        saved = _GLOBAL_VISIBLE_ONLY.get(profile)
+        _GLOBAL_VISIBLE_ONLY[profile] = visible_only
+        try:
+            entries = study.load_claims(CHAPTER, profile, root)
+        except ValueError:  # a record made with another declaration
+            continue
+        finally:
+            if saved is None:
+                _GLOBAL_VISIBLE_ONLY.pop(profile)
+            else:
+                _GLOBAL_VISIBLE_ONLY[profile] = saved
+        return name if any(v["values"] for c in entries for v in c["variants"]) else None
+    return None
+
+
+@contextmanager
+def as_recorded(root=None):
+    """Within the block, ``claims(profile)`` declares for every profile the GlobalNet targets its records were
+    trained with (:func:`recorded_targets`), so that ``posebook.study.load_claims`` and ``chapter_costs`` read records
+    made before the study followed the official targets. Outside it the declaration is the official one, which the
+    study's next runs train on. Chapter 05."""
+    saved = dict(_GLOBAL_VISIBLE_ONLY)
+    try:
+        for profile in study.PROFILES:
+            if recorded_targets(profile, root) == "labelled":
+                _GLOBAL_VISIBLE_ONLY[profile] = False
+        yield
+    finally:
+        _GLOBAL_VISIBLE_ONLY.clear()
+        _GLOBAL_VISIBLE_ONLY.update(saved)
 
 
 # ---- model, targets, loss ------------------------------------------------------------------------------------------
