@@ -155,15 +155,18 @@ STUDIES_BEGIN, STUDIES_END = "<!-- studies:begin -->", "<!-- studies:end -->"
 
 def summary_markdown(claims: list[dict]) -> str:
     """The summary as Markdown tables, one per profile: a row per claim with each variant's mean and seed range, the
-    effect, the verdict, the paper's figure and the minutes its own runs took. Chapter 03."""
+    effect, the verdict with the rule that gave it, the one-sided Welch p and the smallest effect the design detects
+    at 80% power (also for records read with the seed-range rule), the seed-range ("robust") verdict, the paper's
+    figure and the minutes its own runs took. Chapter 03."""
     if not claims:
         return "_No study records yet: run `python -m posebook.study CHAPTER --profile cpu`._"
     parts = []
     for profile in dict.fromkeys(c["profile"] for c in claims):
         rows = [c for c in claims if c["profile"] == profile]
         lines = [f"### Studies, `{profile}` profile", "",
-                 "| chapter | claim | metric | variants: mean [min-max] (seeds) | effect | verdict | paper | minutes |",
-                 "|---|---|---|---|---|---|---|---|"]
+                 "| chapter | claim | metric | variants: mean [min-max] (seeds) | effect | verdict (rule) | Welch p | "
+                 "detectable at 80% | robust | paper | minutes |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         total = 0.0
         for c in rows:
             cells = []
@@ -177,10 +180,13 @@ def summary_markdown(claims: list[dict]) -> str:
             own = recorded_minutes([c])
             total += own
             effect = "-" if c["effect"] is None else f"{c['effect']:+.3g}"
-            verdict_text = c["verdict"] + ("" if c["complete"] else " (seeds missing)")
+            verdict_text = f"{c['verdict']} ({c['rule']})" + ("" if c["complete"] else " (seeds missing)")
+            welch = c.get("welch")
+            p = "-" if welch is None else f"{welch['p']:.2g}"
+            detectable = "-" if welch is None else f"{welch['detectable']:.3g}"
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in (
-                c["chapter"], c["claim"], c["metric"], "; ".join(cells), effect, verdict_text, c["paper"],
-                f"{own:.1f}")) + " |")
+                c["chapter"], c["claim"], c["metric"], "; ".join(cells), effect, verdict_text, p, detectable,
+                c["robust"], c["paper"], f"{own:.1f}")) + " |")
         lines += ["", f"Recorded minutes, `{profile}`: {total:.1f} (each run counted once, by the claim that owns it)."]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
