@@ -271,3 +271,68 @@ def test_bad_arguments_and_inputs_name_what_was_expected():
         NonLocalBlock(8)(torch.zeros(1, 4, 2, 2))
     with pytest.raises(ValueError, match=r"cpn_codecs global_kernels=\(15, 11\)"):
         cpn_codecs(global_kernels=(15, 11))
+
+
+# ---- chapter 05's exercise checkers: every planted wrong answer gets its own hint ---------------------------------
+
+def test_every_planted_ohkm_mutant_gets_its_own_hint():
+    from posebook.check import check, cpn
+    from posebook.check._core import exercises
+
+    mutants = exercises()["ohkm"].mutants
+    assert set(mutants.values()) <= set(cpn.OHKM_HINTS)
+    for label, fn in mutants.items():
+        result = check("ohkm", fn)
+        assert result.status == "failed" and cpn.OHKM_HINTS[fn] in result.message, (label, result.message)
+    # the mask-aware mean is caught by the case with fewer labelled joints than topk
+    assert "only 1 labelled joint" in check("ohkm", cpn._ohkm_divide_by_kept_labelled).message
+
+
+def test_ohkm_cases_have_no_batch_of_two_and_no_coincident_mutants():
+    from posebook.check import cpn
+    from posebook.losses import JointsOHKMMSELoss
+
+    cases = cpn._ohkm_cases()
+    assert all(w.shape[0] != 2 and topk < w.shape[0] for _, _, w, topk in cases)
+    assert any(int((w > 0).sum(1).min()) < topk for _, _, w, topk in cases)
+    for output, target, weight, topk in cases:
+        want = float(JointsOHKMMSELoss(topk=topk)(output, target, weight))
+        values = {}
+        for fn, hint in cpn.OHKM_HINTS.items():
+            value = float(fn(output, target, weight, topk))
+            if abs(value - want) > 1e-5 * max(1.0, abs(want)):
+                for other, other_hint in values.items():  # two wrong answers alike only if they share the hint
+                    assert abs(other - value) > 1e-5 * max(1.0, abs(value)) or other_hint == hint
+                values[value] = hint
+
+
+def test_right_ohkm_answers_written_differently_pass():
+    from posebook.check import check
+
+    def by_sort(output, target, target_weight, topk):
+        per = 0.5 * ((output - target) * target_weight[:, :, None, None]).pow(2).mean(dim=(2, 3))
+        return per.sort(dim=1, descending=True).values[:, :topk].sum(1).div(topk).mean()
+
+    def by_loop(output, target, target_weight, topk):
+        w = target_weight[:, :, None, None]
+        rows = []
+        for b in range(output.shape[0]):
+            per = torch.stack([0.5 * F.mse_loss(output[b, k] * w[b, k], target[b, k] * w[b, k])
+                               for k in range(output.shape[1])])
+            rows.append(per.topk(topk).values.mean())
+        return torch.stack(rows).mean()
+
+    def weight_after_squaring(output, target, target_weight, topk):  # right for 0/1 weights
+        per = 0.5 * (output - target).pow(2).mean(dim=(2, 3)) * target_weight
+        return per.topk(topk, dim=1).values.mean()
+
+    for fn in (by_sort, by_loop, weight_after_squaring):
+        assert check("ohkm", fn).passed, fn.__name__
+
+
+def test_globalnet_merge_hint_calls_half_pixel_centres_this_books_choice():
+    from posebook.check import check, cpn
+
+    message = check("globalnet_merge", cpn._merge_align_corners).message
+    assert "this book's GlobalNet" in message and "i * in / out" in message
+    assert "this book's choice" in cpn.globalnet_merge_solution.__doc__

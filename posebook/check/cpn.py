@@ -28,8 +28,10 @@ def _matches(got: np.ndarray, candidate: torch.Tensor, *, atol: float = 1e-5, rt
 
 
 def globalnet_merge_solution(coarser, lateral, conv1x1):
-    """One top-down step of GlobalNet (CPN §3.2.1, as the official code): bilinear-upsample the coarser level to the
-    lateral's size (half-pixel centres), apply the 1x1 conv, add the lateral. Chapter 05."""
+    """One top-down step of GlobalNet (CPN §3.2.1): bilinear-upsample the coarser level to the lateral's size, apply
+    the 1x1 conv, add the lateral. The sampling grid is this book's choice, half-pixel centres (align_corners=False,
+    as ``posebook.blocks.cpn.resize``): the official TF1 code's ``resize_bilinear`` maps output pixel i to input
+    i * in / out, and the PyTorch port uses align_corners=True. Chapter 05."""
     up = F.interpolate(coarser, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
     return lateral + conv1x1(up)
 
@@ -107,8 +109,9 @@ def check_globalnet_merge(fn):
                 "is added after it": _merge_add_before_conv(coarser, lateral, conv),
                 "you upsampled with mode='nearest'; GlobalNet upsamples bilinearly": _merge_nearest(coarser, lateral,
                                                                                                    conv),
-                "you used align_corners=True (the PyTorch port's choice); GlobalNet samples at half-pixel centres, "
-                "align_corners=False": _merge_align_corners(coarser, lateral, conv),
+                "you used align_corners=True (the PyTorch port's choice); this book's GlobalNet samples at "
+                "half-pixel centres, align_corners=False (its choice: the official TF1 code samples at i * in / out, "
+                "neither of the two)": _merge_align_corners(coarser, lateral, conv),
                 "you applied the 1x1 conv to the lateral; it belongs on the upsampled coarser level (the lateral "
                 "already had its own 1x1 conv)": _merge_conv_on_lateral(coarser, lateral, conv),
                 "the lateral is missing; the step adds it to the upsampled, convolved coarser level":
@@ -131,7 +134,8 @@ def check_globalnet_merge(fn):
 
 def ohkm_solution(output, target, target_weight, topk):
     """Online hard keypoint mining (CPN §3.2.2) with the library's 0.5: per joint 0.5 x mean over pixels of
-    (w * (output - target))^2, each sample's ``topk`` largest averaged, then the batch. Chapter 05."""
+    (w * (output - target))^2, each sample's ``topk`` largest averaged (divided by ``topk`` even where fewer joints
+    are labelled: an unlabelled joint's loss of 0 stays in, as in the official code), then the batch. Chapter 05."""
     diff = (output - target) * target_weight[:, :, None, None]
     per_joint = 0.5 * diff.pow(2).mean(dim=(2, 3))  # (B, K)
     return per_joint.topk(topk, dim=1).values.mean(dim=1).mean()
@@ -151,6 +155,15 @@ def _ohkm_whole_batch_top_m(output, target, target_weight, topk):
     return _per_joint(output, target, target_weight).flatten().topk(topk).values.mean()
 
 
+def _ohkm_batch_axis(output, target, target_weight, topk):
+    return _per_joint(output, target, target_weight).topk(topk, dim=0).values.mean()
+
+
+def _ohkm_top_pixels(output, target, target_weight, topk):
+    diff = ((output - target) * target_weight[:, :, None, None]).flatten(2)
+    return 0.5 * diff.pow(2).topk(topk, dim=2).values.mean()
+
+
 def _ohkm_no_mining(output, target, target_weight, topk):
     return _per_joint(output, target, target_weight).mean()
 
@@ -158,6 +171,22 @@ def _ohkm_no_mining(output, target, target_weight, topk):
 def _ohkm_divide_by_k(output, target, target_weight, topk):
     per_joint = _per_joint(output, target, target_weight)
     return (per_joint.topk(topk, dim=1).values.sum(dim=1) / per_joint.shape[1]).mean()
+
+
+def _ohkm_divide_by_kept_labelled(output, target, target_weight, topk):
+    per_joint = _per_joint(output, target, target_weight)
+    labelled = (target_weight > 0).sum(dim=1).clamp(min=1, max=topk)
+    return (per_joint.topk(topk, dim=1).values.sum(dim=1) / labelled).mean()
+
+
+def _ohkm_divide_by_labelled(output, target, target_weight, topk):
+    per_joint = _per_joint(output, target, target_weight)
+    labelled = (target_weight > 0).sum(dim=1).clamp(min=1)
+    return (per_joint.topk(topk, dim=1).values.sum(dim=1) / labelled).mean()
+
+
+def _ohkm_batch_sum(output, target, target_weight, topk):
+    return _per_joint(output, target, target_weight).topk(topk, dim=1).values.mean(dim=1).sum()
 
 
 def _ohkm_no_weight(output, target, target_weight, topk):
@@ -168,65 +197,101 @@ def _ohkm_no_half(output, target, target_weight, topk):
     return 2 * ohkm_solution(output, target, target_weight, topk)
 
 
-def _ohkm_case(losses, raw, weight, seed: int, size=(2, 3)):
+def _ohkm_case(losses, raw, weight, seed: int, size=(3, 4)):
     """Heatmaps whose weighted per-joint losses are exactly ``losses`` (B, K), with ``raw`` the loss of the joints
-    whose weight is 0 when the weight is ignored; targets are random, so target and output both need the weight."""
+    whose weight is 0 when the weight is ignored; targets are random, so target and output both need the weight. The
+    differences vary from pixel to pixel, so that ranking pixels is not ranking joints."""
     gen = torch.Generator().manual_seed(seed)
     losses, raw, weight = (torch.tensor(v, dtype=torch.float32) for v in (losses, raw, weight))
     per_joint = torch.where(weight > 0, losses, raw)
     sign = torch.where(torch.rand(*losses.shape, *size, generator=gen) < 0.5, -1.0, 1.0)
+    pattern = sign * (0.3 + torch.rand(*losses.shape, *size, generator=gen))
+    pattern = pattern / pattern.pow(2).mean(dim=(2, 3), keepdim=True).sqrt()  # mean square 1 per joint
     target = torch.rand(*losses.shape, *size, generator=gen)
-    output = target + sign * (2 * per_joint)[:, :, None, None].sqrt()  # 0.5 x mean of d^2 = per_joint
+    output = target + pattern * (2 * per_joint)[:, :, None, None].sqrt()  # 0.5 x mean of d^2 = per_joint
     return output, target, weight
+
+
+_WHOLE_BATCH = ("you ranked the joints of the whole batch together; OHKM keeps the top M of each sample (rank along "
+                "the joints axis, dim=1), averages them, then averages the samples")
+#: each planted wrong answer and the hint the checker gives it (tests/test_cpn.py checks every one)
+OHKM_HINTS = {
+    _ohkm_whole_batch: _WHOLE_BATCH,
+    _ohkm_whole_batch_top_m: _WHOLE_BATCH,
+    _ohkm_batch_axis: "you ranked along the batch axis (dim=0), keeping the M hardest samples of each joint; OHKM "
+                      "ranks each sample's joints (dim=1) and keeps its M hardest",
+    _ohkm_top_pixels: "you ranked pixels; OHKM ranks joints: first each joint's loss (the mean over its pixels), then "
+                      "each sample's top M of those (dim=1)",
+    _ohkm_no_mining: "you averaged every joint's loss: that is plain L2, no mining; keep only each sample's top M "
+                     "joint losses",
+    _ohkm_divide_by_k: "you divided the top-M sum by K, the number of joints; average the M kept losses (divide by "
+                       "M)",
+    _ohkm_divide_by_kept_labelled: "you divided by the number of labelled joints among the kept ones; the official "
+                                   "code divides by M always: a sample with fewer than M labelled joints keeps the "
+                                   "zero losses of unlabelled ones in its top M and in the average",
+    _ohkm_divide_by_labelled: "you divided the top-M sum by the sample's number of labelled joints; divide by M, "
+                              "however many joints are labelled (unlabelled ones count with their loss of 0)",
+    _ohkm_batch_sum: "you summed the samples' losses; OHKM averages them over the batch (divide by B)",
+    _ohkm_no_weight: "target_weight was ignored: unlabelled joints (weight 0) must contribute a loss of 0; multiply "
+                     "(output - target) by the weight before squaring",
+    _ohkm_no_half: "your loss is twice the expected one: this book keeps HRNet's 0.5 in front of each joint's mean "
+                   "squared error (CPN's official code has none; the book matches the official total with a weight "
+                   "of 2 on the OHKM term)",
+}
+
+
+def _ohkm_cases() -> list[tuple]:
+    """Batches of 3, 4 and 5 samples (never 2, so that summing the batch is not doubling the loss), each topk below
+    the batch size; the last has samples with 1 and 2 labelled joints against topk = 3."""
+    # sample 0 holds the batch's hardest joints (so a batch-wide top-M differs); joints (0, 0) and (1, 2) are
+    # unlabelled (weight 0) with a large loss when the weight is ignored
+    cases = [_ohkm_case(losses=[[0.0, 8.0, 7.0, 6.0, 0.5], [1.0, 2.0, 0.0, 3.0, 0.5], [0.2, 0.9, 1.5, 0.1, 0.4]],
+                        raw=[[20.0, 0, 0, 0, 0], [0, 0, 11.0, 0, 0], [0, 0, 0, 0, 0]],
+                        weight=[[0.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0, 1.0], [1.0] * 5], seed=1) + (2,)]
+    gen = torch.Generator().manual_seed(8)
+    random_weight = (torch.rand(4, 6, generator=gen) < 0.7).float()
+    random_weight[:, 0] = 1.0  # every sample has a labelled joint
+    cases.append((torch.rand(4, 6, 4, 3, generator=gen), torch.rand(4, 6, 4, 3, generator=gen), random_weight, 3))
+    cases.append(_ohkm_case(losses=[[0.0, 0.0, 5.0, 0.0, 0.0], [0.7, 0.0, 0.0, 0.0, 2.0], [0.3, 1.2, 0.8, 2.5, 0.6],
+                                    [1.1, 0.4, 0.9, 0.2, 3.0], [0.5, 0.6, 0.7, 0.8, 0.9]],
+                            raw=[[4.0, 9.0, 0, 6.0, 7.0], [0, 8.0, 3.0, 5.0, 0], [0] * 5, [0] * 5, [0] * 5],
+                            weight=[[0.0, 0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 1.0], [1.0] * 5, [1.0] * 5,
+                                    [1.0] * 5], seed=3) + (3,))
+    return cases
 
 
 @exercise("ohkm", solution=ohkm_solution, chapter=CHAPTER,
           mutants={"top-M of the whole batch instead of per sample": _ohkm_whole_batch,
+                   "top-M along the batch axis (dim=0)": _ohkm_batch_axis,
+                   "top-k over pixels instead of joints": _ohkm_top_pixels,
                    "mean over all joints (no mining)": _ohkm_no_mining,
                    "divided by K instead of M": _ohkm_divide_by_k,
+                   "divided by the labelled joints kept (a mask-aware mean)": _ohkm_divide_by_kept_labelled,
+                   "divided by the sample's labelled joints": _ohkm_divide_by_labelled,
+                   "summed over the batch instead of averaged": _ohkm_batch_sum,
                    "target_weight ignored": _ohkm_no_weight,
                    "no factor 0.5": _ohkm_no_half})
 def check_ohkm(fn):
     from posebook.losses import JointsOHKMMSELoss
 
-    # sample 0 holds the batch's hardest joints (so a batch-wide top-M differs); joint (0, 0) and (1, 2) are
-    # unlabelled (weight 0) with a large loss when the weight is ignored
-    cases = [_ohkm_case(losses=[[0.0, 8.0, 7.0, 6.0, 0.5], [1.0, 2.0, 0.0, 3.0, 0.5]],
-                        raw=[[20.0, 0, 0, 0, 0], [0, 0, 11.0, 0, 0]],
-                        weight=[[0.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0, 1.0]], seed=1) + (2,)]
-    gen = torch.Generator().manual_seed(8)
-    random_weight = (torch.rand(3, 6, generator=gen) < 0.7).float()
-    cases.append((torch.rand(3, 6, 4, 3, generator=gen), torch.rand(3, 6, 4, 3, generator=gen), random_weight, 3))
-    whole_batch = ("you ranked the joints of the whole batch together; OHKM keeps the top M of each sample (rank "
-                   "along the joints axis, dim=1), averages them, then averages the samples")
-    hints = [
-        (_ohkm_whole_batch, whole_batch),
-        (_ohkm_whole_batch_top_m, whole_batch),
-        (_ohkm_no_mining, "you averaged every joint's loss: that is plain L2, no mining; keep only each sample's "
-                          "top M joint losses"),
-        (_ohkm_divide_by_k, "you divided the top-M sum by K, the number of joints; average the M kept losses "
-                            "(divide by M)"),
-        (_ohkm_no_weight, "target_weight was ignored: unlabelled joints (weight 0) must contribute a loss of 0; "
-                          "multiply (output - target) by the weight before squaring"),
-        (_ohkm_no_half, "your loss is twice the expected one: this book keeps HRNet's 0.5 in front of each joint's "
-                        "mean squared error (CPN's official code has none)"),
-    ]
-    for output, target, weight, topk in cases:
+    for output, target, weight, topk in _ohkm_cases():
         b, k = weight.shape
-        what = f"ohkm on {b} samples x {k} joints with topk={topk}"
+        fewest = int((weight > 0).sum(1).min())
+        what = (f"ohkm on {b} samples x {k} joints with topk={topk}" +
+                (f" (a sample has only {fewest} labelled joint{'s' if fewest > 1 else ''})" if fewest < topk else ""))
         with torch.no_grad():
             got = as_array(fn(output.clone(), target.clone(), weight.clone(), topk), what)
             want = JointsOHKMMSELoss(topk=topk)(output, target, weight)
         if got.shape != ():
             raise CheckFailure(f"{what}: expected one number (a scalar), got shape {got.shape}")
-        for mutant, hint in hints:
+        for mutant, hint in OHKM_HINTS.items():
             with torch.no_grad():
                 candidate = mutant(output, target, weight, topk)
             if not _matches(got, want) and _matches(got, candidate):
                 raise CheckFailure(f"{what}: {hint}")
         expect_close(got, want.item(), what, atol=1e-6, rtol=1e-5,
-                     hint="per joint: 0.5 x mean over pixels of (w * (output - target))^2; per sample: the mean "
-                          "of its topk largest; then the mean over the batch")
+                     hint="per joint: 0.5 x mean over pixels of (w * (output - target))^2; per sample: the sum of "
+                          "its topk largest divided by topk; then the mean over the batch")
 
 
 # ---- refinenet_concat_shape ------------------------------------------------------------------------------------
