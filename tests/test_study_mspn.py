@@ -34,17 +34,20 @@ def claims(profile: str) -> dict:
 
 def test_chapter_06_declares_stages_aggregation_coarse_to_fine_and_the_hourglass():
     declared = claims("cpu")
-    assert list(declared) == ["stages", "aggregation", "coarse_to_fine", "vs_hourglass", "target_peak"]
+    assert list(declared) == ["stages", "aggregation", "coarse_to_fine", "last_stage_shift", "vs_hourglass",
+                              "target_peak"]
     assert all(c.metric == "PCK@0.1" and len(c.seeds) >= 3 for c in declared.values())
     assert all(c.effect[0] == "two_stages" and c.sign == 1 for n, c in declared.items() if n != "target_peak")
     assert declared["target_peak"].effect == ("one_stage", "peak_one") and declared["target_peak"].sign == 1
     assert declared["target_peak"].variant("one_stage").of == "stages/one_stage"
     assert "255" in declared["target_peak"].paper
     assert "71.5 / 74.5 / 75.2 / 75.9" in declared["stages"].paper
-    for name in ("aggregation", "coarse_to_fine"):  # the paper's base / +CTF / +CTF+CSFA rows
+    for name in ("aggregation", "coarse_to_fine", "last_stage_shift"):  # the paper's base / +CTF / +CTF+CSFA rows
         assert "73.3" in declared[name].paper and "74.2" in declared[name].paper and "74.5" in declared[name].paper
     assert "70.9" in declared["vs_hourglass"].paper
-    for name in ("aggregation", "coarse_to_fine", "vs_hourglass"):  # one set of 2-stage runs serves every claim
+    assert "stage count not stated" in declared["aggregation"].paper  # the component ablation's hourglass
+    assert "LOSS.COARSE_TO_FINE" in declared["last_stage_shift"].paper
+    for name in ("aggregation", "coarse_to_fine", "last_stage_shift", "vs_hourglass"):  # one set of 2-stage runs
         assert declared[name].variant("two_stages").of == "stages/two_stages"
 
 
@@ -55,8 +58,8 @@ def test_trained_variants_differ_from_the_two_stage_mspn_only_in_what_they_test(
     assert base["model"]["arch"] == "mspn" and base["model"]["stages"] == 2 and base["model"]["aggregation"]
     assert base["loss"] == {"kernels": [[15, 11, 9, 7], [11, 9, 7, 5]], "topk": 8}
     trained = [v for c in declared.values() for v in c.variants if v.of is None]
-    assert [v.name for v in trained] == ["one_stage", "two_stages", "no_aggregation", "one_kernel", "hourglass",
-                                         "peak_one"]
+    assert [v.name for v in trained] == ["one_stage", "two_stages", "no_aggregation", "one_kernel", "no_shift",
+                                         "hourglass", "peak_one"]
     assert base["codec"]["peak"] == 255  # the official targets' scale
     changed = {}
     for v in trained:
@@ -77,6 +80,9 @@ def test_trained_variants_differ_from_the_two_stage_mspn_only_in_what_they_test(
     assert changed["no_aggregation"] == ({"aggregation"}, False)
     assert changed["one_kernel"] == (set(), True)
     assert declared["coarse_to_fine"].variant("one_kernel").config["loss"]["kernels"] == [[5, 5, 5, 5]] * 2
+    # the official switch off: only the last stage's shift goes (kernel_schedule(coarse_to_fine=False))
+    assert changed["no_shift"] == (set(), True)
+    assert declared["last_stage_shift"].variant("no_shift").config["loss"]["kernels"] == [[15, 11, 9, 7]] * 2
     assert "arch" in changed["hourglass"][0]
     # same steps and batch for every variant: the claims compare at the same budget
     assert {(v.config["steps"], v.config["batch_size"]) for v in trained} == {(base["steps"], base["batch_size"])}
@@ -119,12 +125,14 @@ def test_each_variant_takes_its_outputs_targets_of_the_seven():
                "one_stage": declared["stages"].variant("one_stage").config,
                "no_aggregation": declared["aggregation"].variant("no_aggregation").config,
                "one_kernel": declared["coarse_to_fine"].variant("one_kernel").config,
+               "no_shift": declared["last_stage_shift"].variant("no_shift").config,
                "hourglass": declared["vs_hourglass"].variant("hourglass").config}
     # TARGETS: L2 (visible) 15, 11, 9, 7, 5, then OHKM (all labelled) 7, 5
     assert S.target_indices(configs["two_stages"]) == [0, 1, 2, 5, 1, 2, 3, 6]
     assert S.target_indices(configs["no_aggregation"]) == [0, 1, 2, 5, 1, 2, 3, 6]
     assert S.target_indices(configs["one_stage"]) == [1, 2, 3, 6]
     assert S.target_indices(configs["one_kernel"]) == [4, 4, 4, 6, 4, 4, 4, 6]
+    assert S.target_indices(configs["no_shift"]) == [0, 1, 2, 5, 0, 1, 2, 5]  # no new target to render
     assert S.target_indices(configs["hourglass"]) == [6, 6]
     targets, weights = _batch(configs["two_stages"])
     for name, config in configs.items():
@@ -179,10 +187,11 @@ def test_one_and_two_stage_outputs_and_predict():
 def test_the_study_codec_spec_keeps_cpns_codecs_and_adds_mspns():
     cpn = topdown.data_settings(cpn_study._config("cpu"))
     old = topdown.codecs(cpn)
-    assert [(c.kernel, c.clamp, c.visible_only, c.decode_kernel) for c in old] == [(k, True, False, 11) for k in
-                                                                                   (15, 11, 9, 7, 7)]
+    # CPN's: GlobalNet's four targets draw visible joints only, RefineNet's every labelled joint
+    assert [(c.kernel, c.clamp, c.visible_only, c.decode_kernel) for c in old] == \
+        [(k, True, True, 11) for k in (15, 11, 9, 7)] + [(7, True, False, 11)]
     assert repr(old[0]) == ("BlurHeatmap(input_size=(128, 96), heatmap_size=(32, 24), kernel=15, decode_kernel=11, "
-                            "clamp=True, peak=255)")
+                            "clamp=True, visible_only=True, peak=255)")
     settings = topdown.data_settings(claims("cpu")["stages"].variant("two_stages").config)
     every = topdown.codecs(settings)
     assert [(c.kernel, c.visible_only, c.clamp) for c in every] == [(k, v, False) for k, v in S.TARGETS]
@@ -216,3 +225,19 @@ def test_smoke_study_of_one_claim_end_to_end(tmp_path, monkeypatch, capsys, one_
     entries = {c["claim"]: c for c in study.load_claims("06", "smoke")}
     assert entries["aggregation"]["complete"] and not entries["stages"]["complete"]
     assert [len(v["values"]) for v in entries["aggregation"]["variants"]] == [3, 3]
+
+
+def test_adding_the_shift_claim_keeps_the_committed_cpu_records_valid(root):
+    """The committed cpu records still load against the declarations (the new claim reads as not yet measured)."""
+    entries = {c["claim"]: c for c in study.load_claims("06", "cpu", root / "book" / "results" / "studies")}
+    assert all(entries[n]["complete"] for n in ("stages", "aggregation", "coarse_to_fine", "vs_hourglass",
+                                                "target_peak"))
+    shift = entries["last_stage_shift"]
+    assert not shift["complete"] and shift["effect"] is None
+    assert [v["name"] for v in shift["variants"]] == ["no_shift", "two_stages"]
+    assert [len(v["values"]) for v in shift["variants"]] == [0, 3]
+
+
+def test_supervision_must_be_one_of_three():
+    with pytest.raises(ValueError, match="supervision='shifted'"):
+        S._config("cpu", supervision="shifted")
