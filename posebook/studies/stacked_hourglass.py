@@ -7,8 +7,10 @@
 - ``stacking``: at equal parameters (channels chosen so the counts match), more stacks predict better (Fig. 9 right).
 - ``halfway_vs_final``: the last stack's prediction is more accurate than the first stack's, in the same network
   (Fig. 9 right: the accuracy halfway through the network against at its end), read from the supervised 2-stack runs.
-- ``refinement``: the last stack makes fewer left/right inversions and misses than the first (Fig. 9 left), read
-  from the same runs.
+- ``refinement``: the last stack makes fewer left/right inversions than the first (Fig. 9 left), read from the same
+  runs. The metric is the share of labelled keypoints that land on the same person's mirrored joint
+  (``error.inversion``, Ronchi and Perona's kind): the mistake Fig. 9 left shows. Misses (OKS ks < 0.5 anywhere
+  else) are left out: at this scale they are mostly imprecise placement, which ``halfway_vs_final`` measures.
 
 The data holds the difficulty these ideas address: the synthetic setting's front, side and back views (left/right
 needs the whole body), occluders and up to four overlapping people. The training crops are rendered once per study
@@ -98,11 +100,10 @@ def claims(profile: str) -> list[Claim]:
                Variant(f"stack{stacks}", of="intermediate_supervision/with", read=f"stack{stacks}.PCK@0.2")),
               effect=(f"stack{stacks}", "stack1")),
         Claim(CHAPTER, "refinement",
-              f"the last of {stacks} supervised stacks makes fewer left/right inversions and misses than the first",
-              "error.inversion+miss", PAPER_REFINEMENT,
-              (Variant("stack1", of="intermediate_supervision/with", read="stack1.error.inversion+miss"),
-               Variant(f"stack{stacks}", of="intermediate_supervision/with",
-                       read=f"stack{stacks}.error.inversion+miss")),
+              f"the last of {stacks} supervised stacks puts fewer keypoints on the mirrored joint (left/right "
+              "inversions) than the first", "error.inversion", PAPER_REFINEMENT,
+              (Variant("stack1", of="intermediate_supervision/with", read="stack1.error.inversion"),
+               Variant(f"stack{stacks}", of="intermediate_supervision/with", read=f"stack{stacks}.error.inversion")),
               effect=(f"stack{stacks}", "stack1"), sign=-1),
     ]
 
