@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import posebook
 from posebook.codecs.paf import (ConfidenceMaps, OutputGrid, PartAffinityFields, coco_to_openpose,
                                  openpose_to_coco)
 from posebook.data.bottomup import BottomUpAugment, BottomUpDataset, SyntheticBottomUp, fit_matrix
@@ -247,8 +248,12 @@ def test_coco_results_drop_the_neck_and_follow_coco_order():
 # ---- whole-image datasets --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def coco_files(coco_sample):
-    return coco_sample / "person_keypoints_sample.json", coco_sample / "images"
+def coco_files():
+    """The four COCO val2017 photos and their annotations: ../shared's copy where it is, else the copy the package
+    ships (posebook.sample_data), so these tests run without ../shared."""
+    folder = posebook.sample_data("coco_sample")
+    assert folder is not None, "posebook/sample_data/coco_sample is missing from the package"
+    return folder / "person_keypoints_sample.json", folder / "images"
 
 
 def test_coco_items_have_the_documented_shapes_and_mask_the_two_people_without_keypoints(coco_files):
