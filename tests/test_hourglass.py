@@ -121,3 +121,19 @@ def test_bad_model_arguments_are_named():
         models.create("hourglass", stacks=0)
     with pytest.raises(ValueError, match="multiple of 4"):
         models.create("hourglass", channels=30)
+
+
+def test_chapter_03_refinement_claim_reads_left_right_inversions_from_the_committed_records():
+    """The refinement claim (Fig. 9 left: left/right and wrong-person mistakes) reads the inversion share of each
+    stack, which the committed records carry; misses (mostly imprecision at the study's crop size) are left out."""
+    from posebook import study
+
+    claims = {c.name: c for c in study.chapter_claims("03", "cpu")}
+    refinement = claims["refinement"]
+    assert refinement.metric == "error.inversion" and refinement.sign == -1
+    assert [(v.of, v.read) for v in refinement.variants] == [("intermediate_supervision/with", "stack1.error.inversion"),
+                                                             ("intermediate_supervision/with", "stack2.error.inversion")]
+    recorded = {c["claim"]: c for c in study.load_claims("03_stacked_hourglass", "cpu")}
+    if "refinement" in recorded:  # the book's cpu records: re-read, not rerun
+        assert all(0 <= x < 0.5 for v in recorded["refinement"]["variants"] for x in v["values"])
+        assert recorded["refinement"]["verdict"] in study.VERDICTS
