@@ -36,9 +36,9 @@ def test_cpn_r50_stages_levels_and_branches():
     assert not d.non_local
     # one box per lateral, predictor, GlobalNet heatmap, merge (+) and RefineNet branch
     assert len(labels(d, "lateral 1x1")) == 4 and len(labels(d, "predictor")) == 4
-    assert len(labels(d, "GlobalNet C")) == 4 and len(labels(d, "+")) == 3
+    assert len(labels(d, "GlobalNet\nC")) == 4 and len(labels(d, "+")) == 3
     assert labels(d, "3 x Bottl.") and labels(d, "0 Bottl.") and len(labels(d, "concat\n1024 ch")) == 1
-    assert labels(d, "Bottl.\n1024\u2192128\u2192256") and labels(d, "RefineNet\nheatmaps\n17 x 64x48")
+    assert labels(d, "Bottl.\n1024\u2192128\n\u2192256") and labels(d, "RefineNet\nheatmaps\n17 x 64x48")
 
 
 @pytest.mark.parametrize("size", [(256, 192), (128, 96), (100, 76), (384, 288)])
@@ -57,7 +57,7 @@ def test_widths_and_depth_follow_the_model():
     assert [s["channels"] for s in d.stages] == [32, 64, 128, 256]
     assert [lv["lateral"] for lv in d.levels] == [(256, 32), (128, 32), (64, 32), (32, 32)]
     assert d.concat == 128 and labels(d, "concat\n128 ch")
-    assert labels(d, "3 x Bottl. 32\u219216\u219232")
+    assert labels(d, "3 x Bottl.\n32\u219216\u219232")
 
 
 def test_variants_of_the_study_draw_differently():
@@ -68,7 +68,7 @@ def test_variants_of_the_study_draw_differently():
     globalnet = cpn_layout(on_meta(depth=50, width=8, pyramid_channels=32, refine=False), (128, 96))
     assert globalnet.branches == [] and globalnet.concat is None
     assert not labels(globalnet, "concat") and not labels(globalnet, "RefineNet")
-    assert len(labels(globalnet, "GlobalNet C")) == 4
+    assert len(labels(globalnet, "GlobalNet\nC")) == 4
 
 
 def test_bad_input_is_refused_naming_what_was_expected():
@@ -87,3 +87,15 @@ def test_the_whole_network_draws_on_a_given_axis():
     drawn = cpn_diagram(on_meta(depth=50), (256, 192), ax=ax)
     assert drawn is ax and len(ax.patches) > 40
     plt.close("all")
+
+
+def test_labels_are_drawn_larger_than_the_base_default():
+    # the page scales the wide figure down by about half: the labels are drawn at FONTSIZE, not Diagram's 8
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from posebook.diagrams.cpn import FONTSIZE, cpn_diagram
+
+    ax = cpn_diagram(on_meta(depth=50), (256, 192))
+    sizes = {t.get_fontsize() for t in ax.texts if "lateral" in t.get_text()}
+    assert FONTSIZE >= 9 and sizes == {FONTSIZE}

@@ -14,7 +14,8 @@ from posebook.models.cpn import CPN
 
 ROW = 1.8  # vertical distance between the levels' rows (C2 on top, C5 at the bottom)
 # the columns: stage, non-local, lateral, pyramid node, predictor / branch, heatmap, concat, final layers
-X_STAGE, X_NONLOCAL, X_LATERAL, X_NODE, X_HEAD, X_MAP, X_CONCAT, X_FINAL = 1.7, 3.15, 4.5, 5.9, 7.85, 9.95, 11.15, 12.55
+X_STAGE, X_NONLOCAL, X_LATERAL, X_NODE, X_HEAD, X_MAP, X_CONCAT, X_FINAL = 1.7, 3.2, 4.6, 5.95, 7.45, 9.2, 10.5, 11.85
+FONTSIZE = 9.5  # the labels' size: the page scales the wide figure down to about half
 
 
 @dataclass
@@ -48,8 +49,8 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
     def y(i: float) -> float:  # row of level C_{i+2}
         return -ROW * i
 
-    inp = d.box(-1.5, y(0) + 0.9, f"input\n3 x {h}x{w}", "feature", w=1.1, h=0.7)
-    stem = d.box(-1.5, y(0) - 0.3, f"stem\n7x7/2, pool/2\n{backbone.conv1.out_channels} ch", "conv", w=1.4, h=0.85)
+    inp = d.box(-1.5, y(0) + 0.9, f"input\n3 x {h}x{w}", "feature", w=1.35, h=0.7)
+    stem = d.box(-1.5, y(0) - 0.3, f"stem\n7x7/2, pool/2\n{backbone.conv1.out_channels} ch", "conv", w=1.55, h=0.85)
     d.arrow((inp, "bottom"), (stem, "top"))
     prev = (stem, "right")
     stage_boxes = []
@@ -59,7 +60,7 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
         d.stages.append({"name": f"res{i + 2}", "level": f"C{i + 2}", "blocks": len(layer), "channels": channels,
                          "stride": 4 * 2 ** i, "size": sizes[i]})
         box = d.box(X_STAGE, y(i), f"res{i + 2} \u2192 C{i + 2}\n{len(layer)} Bottl.\n{channels} ch, "
-                                   f"{sizes[i][0]}x{sizes[i][1]}", "residual", w=1.35, h=0.9)
+                                   f"{sizes[i][0]}x{sizes[i][1]}", "residual", w=1.6, h=0.9)
         d.arrow(prev, (box, "left" if i == 0 else "top"))
         if i:
             d.note(X_STAGE + 0.22, y(i) + ROW / 2, "/2", fontsize=7, color="0.3")
@@ -78,7 +79,7 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
             start = (nl, "right")
         lateral_conv = global_net.lateral[g][0]
         lat = d.box(X_LATERAL, y(i), f"lateral 1x1\n{lateral_conv.in_channels}\u2192{lateral_conv.out_channels}\n"
-                                     f"BN ReLU", "conv", w=1.15, h=0.8)
+                                     f"BN ReLU", "conv", w=1.3, h=0.8)
         d.arrow(start, (lat, "left"))
         merged = g > 0
         node = d.box(X_NODE, y(i), "+" if merged else f"P{i + 2}", "add" if merged else "feature",
@@ -87,14 +88,14 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
         if merged:
             coarser = nodes[i + 1]
             d.arrow((coarser, "top"), (node, "bottom"), color="tab:green")
-            d.note(X_NODE - 0.5, y(i) - ROW / 2, "bilinear \u2191\n1x1 conv", fontsize=6.5, color="tab:green")
+            d.note(X_NODE - 0.5, y(i) - ROW / 2, "bilinear \u2191\n1x1 conv", fontsize=8, color="tab:green")
         nodes[i] = node
         head = global_net.predictor[g]
-        pred = d.box(X_HEAD, y(i) + 0.42, f"predictor: 1x1, 3x3\u2192{head[3].out_channels}\n"
-                                          + ("at 1/4" if i == 0 else f"bilinear \u2191 {out_size[0]}x{out_size[1]}"),
-                     "conv", w=2.5, h=0.6)
+        pred = d.box(X_HEAD, y(i) + 0.44, f"predictor\n1x1, 3x3\u2192{head[3].out_channels}\n"
+                                          + ("at 1/4" if i == 0 else f"\u2191 {out_size[0]}x{out_size[1]}"),
+                     "conv", w=1.85, h=0.8)
         d.arrow((node, "right"), (pred, "left"))
-        hm = d.box(X_MAP, y(i) + 0.42, f"GlobalNet C{i + 2}\nheatmaps", "heatmap", w=1.25, h=0.6)
+        hm = d.box(X_MAP, y(i) + 0.44, f"GlobalNet\nC{i + 2} maps", "heatmap", w=1.3, h=0.65)
         d.arrow((pred, "right"), (hm, "left"))
         d.levels.append({"level": f"C{i + 2}", "lateral": (lateral_conv.in_channels, lateral_conv.out_channels),
                          "merge": merged, "predictor": (head[0].in_channels, head[3].out_channels),
@@ -108,11 +109,11 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
     ends = []
     for b, i in enumerate(range(3, -1, -1)):
         n = len(refine.branches[b])
-        label = (f"{n} x Bottl. {refine.channels}\u2192{refine.channels // 2}\u2192{refine.channels}" if n
-                 else "0 Bottl. (as it is)")
-        branch = d.box(X_HEAD, y(i) - 0.42, label + ("\nat 1/4" if i == 0 else
-                                                     f"\nbilinear \u2191 {out_size[0]}x{out_size[1]}"),
-                       "residual", w=2.5, h=0.6)
+        label = (f"{n} x Bottl.\n{refine.channels}\u2192{refine.channels // 2}\u2192{refine.channels}" if n
+                 else "0 Bottl.\n(as it is)")
+        branch = d.box(X_HEAD, y(i) - 0.44, label + ("\nat 1/4" if i == 0 else
+                                                     f"\n\u2191 {out_size[0]}x{out_size[1]}"),
+                       "residual", w=1.85, h=0.8)
         d.arrow((nodes[i], "right"), (branch, "left"))
         d.branches.append({"level": f"C{i + 2}", "bottlenecks": n})
         ends.append((branch, i))
@@ -125,10 +126,10 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
         d.arrow((branch, "right"), (concat.x - concat.w / 2, branch.y), color="tab:green" if i else "0.25")
     fb = refine.final_bottleneck
     final = d.box(X_FINAL, concat.y, f"Bottl.\n{fb.conv1.in_channels}\u2192{fb.conv1.out_channels}"
-                                            f"\u2192{fb.conv3.out_channels}", "residual", w=1.5, h=0.8)
-    conv = d.box(X_FINAL + 1.55, concat.y, f"3x3 conv\n\u2192{refine.num_joints}, BN", "conv", w=1.0, h=0.8)
-    out = d.box(X_FINAL + 2.9, concat.y, f"RefineNet\nheatmaps\n{k} x {out_size[0]}x{out_size[1]}", "heatmap",
-                w=1.2, h=0.9)
+                                            f"\n\u2192{fb.conv3.out_channels}", "residual", w=1.3, h=0.9)
+    conv = d.box(X_FINAL + 1.5, concat.y, f"3x3 conv\n\u2192{refine.num_joints}, BN", "conv", w=1.2, h=0.8)
+    out = d.box(X_FINAL + 3.0, concat.y, f"RefineNet\nheatmaps\n{k} x {out_size[0]}x{out_size[1]}", "heatmap",
+                w=1.45, h=0.9)
     d.arrow((concat, "right"), (final, "left"))
     d.arrow((final, "right"), (conv, "left"))
     d.arrow((conv, "right"), (out, "left"))
@@ -138,4 +139,4 @@ def cpn_layout(model: CPN, input_size=(256, 192)) -> CPNDiagram:
 
 def cpn_diagram(model: CPN, input_size=(256, 192), ax=None, title: str = ""):
     """Draw :func:`cpn_layout` of ``model`` at ``input_size``; returns the axis. CPN §3.2, Fig. 1; chapter 05."""
-    return cpn_layout(model, input_size).draw(ax, title=title)
+    return cpn_layout(model, input_size).draw(ax, title=title, fontsize=FONTSIZE)
