@@ -6,7 +6,9 @@ oracle's decoding ceiling (:mod:`posebook.inference.oracle`) beside it.
 networks are each chapter's model at the cpu size: no layer that feeds a heatmap head is narrower than the 17 joints
 it predicts (HRNet at width 18, the narrowest whose stride-4 branch is 18 channels wide; the ResNet trunks at a
 quarter of their width). Their ``steps`` are each chapter's budget: about 20 minutes of one CPU thread (at most 25),
-from the measured time of a step at 96 x 64, batch 32. Chapter 01.
+from the measured time of a step at 96 x 64, batch 32. Each budget is checked by a plateau pilot, the same run at a
+constant learning rate (``bench learn --plateau``, :func:`plateau`): where that curve has flattened the budget
+reaches the plateau; where it still rises the budget is the time cap. Chapter 01.
 
 :func:`live_run` is the chapters' live run of the same networks: in the cpu profile a fifth of the budget (two
 fifths for the hourglass, which starts slowly from scratch), trained
