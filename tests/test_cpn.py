@@ -336,3 +336,27 @@ def test_globalnet_merge_hint_calls_half_pixel_centres_this_books_choice():
     message = check("globalnet_merge", cpn._merge_align_corners).message
     assert "this book's GlobalNet" in message and "i * in / out" in message
     assert "this book's choice" in cpn.globalnet_merge_solution.__doc__
+
+
+def test_every_planted_globalnet_target_mutant_gets_its_own_hint():
+    from posebook.check import check, cpn
+    from posebook.check._core import exercises
+
+    ex = exercises()["globalnet_target"]
+    assert check("globalnet_target", ex.solution).passed
+    assert set(ex.mutants.values()) <= set(cpn.GLOBAL_TARGET_HINTS)
+    for label, fn in ex.mutants.items():
+        result = check("globalnet_target", fn)
+        assert result.status == "failed" and cpn.GLOBAL_TARGET_HINTS[fn] in result.message, (label, result.message)
+
+
+def test_the_globalnet_target_solution_is_what_cpn_codecs_draw():
+    from posebook.check import cpn
+
+    codecs = cpn_codecs((64, 48), (16, 12))
+    kp = np.array([[20.0, 30.0], [30.0, 20.0], [10.0, 10.0], [40.0, 40.0]])
+    vis = np.array([2, 1, 0, 1])
+    refine, _ = codecs[4].encode(kp, vis)
+    global_target, global_weight = codecs[3].encode(kp, vis)
+    got, weight = cpn.globalnet_target_solution(torch.from_numpy(refine), torch.from_numpy(vis))
+    assert np.allclose(got.numpy(), global_target) and np.allclose(weight.numpy(), global_weight)

@@ -1,6 +1,7 @@
 """Checkers for chapter 05 (CPN, Chen et al., "Cascaded Pyramid Network for Multi-Person Pose Estimation", CVPR 2018):
-one top-down step of GlobalNet (§3.2.1), online hard keypoint mining (§3.2.2) and the shape of RefineNet's
-concatenation (§3.2.2). Each is checked against the library's own block or loss.
+one top-down step of GlobalNet (§3.2.1), online hard keypoint mining (§3.2.2), the shape of RefineNet's
+concatenation (§3.2.2) and which keypoints GlobalNet's targets show (the official code's visible-only targets). Each
+is checked against the library's own block, loss or codec.
 """
 from __future__ import annotations
 
@@ -366,3 +367,86 @@ def check_refinenet_concat_shape(fn):
         else:
             hint = "the batch passes through; the channels are those of every level side by side"
         raise CheckFailure(f"{what}: expected {want}, got {got}; {hint}")
+
+
+# ---- globalnet_target ------------------------------------------------------------------------------------------
+
+
+def globalnet_target_solution(target, visibility):
+    """GlobalNet's target and weights from RefineNet's (every labelled joint drawn), as the official code (tf-cpn
+    ``network.py``: ``global_label = label * (valid > 1.1)``, every joint penalised): keep the maps of the visible
+    joints (v = 2), empty the others, weight 1 for all. Chapter 05."""
+    visible = (torch.as_tensor(visibility) > 1.1).to(target.dtype)
+    return target * visible[:, None, None], torch.ones(target.shape[0], dtype=target.dtype)
+
+
+def _global_every_labelled(target, visibility):
+    return target.clone(), torch.ones(target.shape[0], dtype=target.dtype)
+
+
+def _global_masked(target, visibility):
+    visible = (torch.as_tensor(visibility) > 1.1).to(target.dtype)
+    return target * visible[:, None, None], visible
+
+
+def _global_label_weights(target, visibility):
+    labelled = (torch.as_tensor(visibility) > 0.1).to(target.dtype)
+    return globalnet_target_solution(target, visibility)[0], labelled
+
+
+def _global_occluded_only(target, visibility):
+    occluded = (torch.as_tensor(visibility) == 1).to(target.dtype)
+    return target * occluded[:, None, None], torch.ones(target.shape[0], dtype=target.dtype)
+
+
+GLOBAL_TARGET_HINTS = {
+    _global_every_labelled: "you kept the occluded keypoints' maps (v = 1); GlobalNet's targets show only the visible "
+                            "ones (v = 2, the official valid > 1.1): an occluded keypoint gets an empty map",
+    _global_masked: "you gave the occluded and unlabelled joints weight 0; the official code penalises every joint "
+                    "(weight 1), so GlobalNet is pushed towards an empty map where a keypoint is hidden",
+    _global_label_weights: "you weighted by the label (v > 0), which is RefineNet's weight; GlobalNet's loss penalises "
+                           "every joint, unlabelled ones included (weight 1)",
+    _global_occluded_only: "you kept the occluded keypoints and emptied the visible ones: the other way round",
+}
+
+
+def _global_target_cases() -> list[tuple]:
+    """RefineNet-style targets (every labelled joint drawn, unlabelled ones empty) with visible, occluded and
+    unlabelled joints; the flags as floats (COCO's column) and as ints."""
+    gen = torch.Generator().manual_seed(11)
+    cases = []
+    for flags, size in (([2.0, 1.0, 0.0, 2.0, 1.0], (6, 5)), ([1, 2, 2, 0, 1, 2, 0], (4, 3))):
+        v = torch.tensor(flags)
+        target = torch.rand(len(flags), *size, generator=gen) * 255 * (v > 0).float()[:, None, None]
+        cases.append((target, v))
+    return cases
+
+
+@exercise("globalnet_target", solution=globalnet_target_solution, chapter=CHAPTER,
+          mutants={"every labelled keypoint drawn": _global_every_labelled,
+                   "hidden joints masked out (weight 0)": _global_masked,
+                   "RefineNet's label weights": _global_label_weights,
+                   "occluded kept, visible emptied": _global_occluded_only})
+def check_globalnet_target(fn):
+    for target, v in _global_target_cases():
+        what = f"GlobalNet's target for visibility {[int(x) for x in v.tolist()]}"
+        value = fn(target.clone(), v.clone())
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise CheckFailure(f"{what}: expected a pair (target, weight), got {type(value).__name__}")
+        got_target = as_array(value[0], f"{what}, target")
+        got_weight = as_array(value[1], f"{what}, weight").reshape(-1)
+        want_target, want_weight = globalnet_target_solution(target, v)
+        if got_target.shape != tuple(want_target.shape) or got_weight.shape != tuple(want_weight.shape):
+            raise CheckFailure(f"{what}: expected a target of shape {tuple(want_target.shape)} and "
+                               f"{len(want_weight)} weights, got {got_target.shape} and {got_weight.shape}")
+        right = _matches(got_target, want_target) and _matches(got_weight, want_weight)
+        if right:
+            continue
+        for mutant, hint in GLOBAL_TARGET_HINTS.items():
+            t, w = mutant(target, v)
+            if _matches(got_target, t) and _matches(got_weight, w):
+                raise CheckFailure(f"{what}: {hint}")
+        if not _matches(got_target, want_target):
+            raise CheckFailure(f"{what}: the target is wrong; keep the map of a visible joint (v = 2) as it is and "
+                               f"set every other joint's map to zero")
+        raise CheckFailure(f"{what}: the weights are wrong; GlobalNet's loss gives every joint weight 1")
