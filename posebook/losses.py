@@ -1,9 +1,11 @@
-"""Heatmap losses: HRNet's JointsMSELoss, online hard keypoint mining (OHKM) and multi-output supervision.
+"""Heatmap losses: HRNet's JointsMSELoss, online hard keypoint mining (OHKM), multi-output supervision and OpenPose's
+masked L2 over stages.
 
 ``JointsMSELoss`` is HRNet's loss exactly (official ``lib/core/loss.py``): 0.5 x the per-joint MSE of weighted heatmaps, averaged
 over joints. ``JointsOHKMMSELoss`` keeps each sample's top-k per-joint losses (CPN, Chen et al., CVPR 2018, §3.2.2, Table 6).
 ``MultiOutputLoss`` supervises a list of outputs, as the Stacked Hourglass does every stack (Newell et al. §3.3).
-Explained in chapter 03 (Stacked Hourglass); OHKM in chapter 05 (CPN).
+``openpose_loss`` sums the masked L2 of every stage's PAFs and confidence maps (Cao et al., CVPR 2017, §2.1).
+Explained in chapter 03 (Stacked Hourglass); OHKM in chapter 05 (CPN); the OpenPose loss in chapter 08.
 """
 from __future__ import annotations
 
@@ -132,3 +134,71 @@ class MultiOutputLoss(nn.Module):
         total = sum(w * base(out, t, tw)
                     for w, base, out, t, tw in zip(weights, bases, outputs, targets, target_weights))
         return total / n if self.reduction == "mean" else total
+
+
+# ---- OpenPose: masked L2 over every stage and both branches -------------------------------------------------------
+
+OPENPOSE_REDUCTIONS = ("mean", "caffe")
+
+
+def _check_openpose_shapes(outputs, target, mask) -> None:
+    if not (isinstance(outputs, (list, tuple)) and len(outputs) == 2
+            and all(isinstance(o, (list, tuple)) for o in outputs)):
+        raise TypeError("openpose_loss: outputs must be (pafs, heatmaps), two lists of every stage's maps as "
+                        f"OpenPose.forward returns them, got {type(outputs).__name__}")
+    if not (isinstance(target, (list, tuple)) and len(target) == 2
+            and all(isinstance(t, torch.Tensor) and t.dim() == 4 for t in target)):
+        got = ([tuple(getattr(t, "shape", ())) for t in target] if isinstance(target, (list, tuple))
+               else type(target).__name__)
+        raise TypeError(f"openpose_loss: target must be (pafs, heatmaps), two (B, C, h, w) tensors, got {got}")
+    if not outputs[0] and not outputs[1]:
+        raise ValueError("openpose_loss: outputs hold no stage; expected at least one PAF or heatmap map")
+    for branch, maps, t in zip(("pafs", "heatmaps"), outputs, target):
+        for stage, out in enumerate(maps, 1):
+            if not isinstance(out, torch.Tensor) or out.shape != t.shape:
+                raise ValueError(f"openpose_loss: {branch} of stage {stage} has shape "
+                                 f"{tuple(getattr(out, 'shape', ()))} but the {branch} target has {tuple(t.shape)}")
+    pafs, heatmaps = target
+    if pafs.shape[0] != heatmaps.shape[0] or pafs.shape[-2:] != heatmaps.shape[-2:]:
+        raise ValueError(f"openpose_loss: the pafs target {tuple(pafs.shape)} and the heatmaps target "
+                         f"{tuple(heatmaps.shape)} differ in batch or map size")
+    if mask is not None and tuple(mask.shape) not in ((pafs.shape[0], 1, *pafs.shape[-2:]),
+                                                      (pafs.shape[0], *pafs.shape[-2:])):
+        raise ValueError(f"openpose_loss: mask has shape {tuple(mask.shape)}; expected (B, 1, h, w) = "
+                         f"{(pafs.shape[0], 1, *pafs.shape[-2:])} or (B, h, w), one weight per pixel for every channel")
+
+
+def openpose_stage_losses(outputs, target, mask: torch.Tensor | None = None,
+                          reduction: str = "mean") -> dict[str, list[torch.Tensor]]:
+    """Every stage's masked L2 term by branch: ``{"pafs": [f_L^1, ...], "heatmaps": [f_S^1, ...]}``.
+
+    f^t = sum_p W(p) ||prediction^t(p) - target(p)||^2 (CVPR'17 Eq. 3, 4; TPAMI'19 Eq. 2, 3) with the mask W (B, 1,
+    h, w) broadcast over the channels: 0 where people are unannotated. ``reduction="mean"`` divides each term by
+    B x C x h x w (masked pixels included), the scale posebook's learning rates assume; ``"caffe"`` by 2B, the
+    official training's EuclideanLoss (its net multiplies prediction and target by the mask, W^2 instead of W: the
+    same for posebook's 0/1 masks). Cao et al., CVPR 2017, §2.1; chapter 08 (OpenPose).
+    """
+    if reduction not in OPENPOSE_REDUCTIONS:
+        raise ValueError(f"openpose_loss: reduction={reduction!r}; expected one of {OPENPOSE_REDUCTIONS}")
+    _check_openpose_shapes(outputs, target, mask)
+    weight = None if mask is None else mask.reshape(len(mask), 1, *mask.shape[-2:]).float()
+    terms = {}
+    for branch, maps, t in zip(("pafs", "heatmaps"), outputs, target):
+        terms[branch] = []
+        for out in maps:
+            squared = (out.float() - t.float()).pow(2)  # (B, C, h, w)
+            if weight is not None:
+                squared = squared * weight
+            terms[branch].append(squared.mean() if reduction == "mean" else squared.sum() / (2 * len(out)))
+    return terms
+
+
+def openpose_loss(outputs, target, mask: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+    """OpenPose's loss: the masked L2 of every stage's PAFs and confidence maps, summed over stages and branches
+    (f = sum_t f_L^t + f_S^t; intermediate supervision at every stage). ``outputs`` is ``(pafs, heatmaps)``, two lists
+    of (B, C, h, w) maps as ``OpenPose.forward`` returns them; ``target`` is ``(pafs, heatmaps)``, one tensor each;
+    ``mask`` (B, 1, h, w) or None. Called as the Trainer calls a loss: ``openpose_loss(model(image), target, mask)``.
+    See :func:`openpose_stage_losses` for ``reduction``. Cao et al., CVPR 2017, §2.1; TPAMI 2019, §3.1; chapter 08.
+    """
+    terms = openpose_stage_losses(outputs, target, mask, reduction)
+    return torch.stack([term for branch in terms.values() for term in branch]).sum()
