@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from posebook.blocks.cpn import GlobalNet, RefineNet  # imported here, not inside the timed checks
+
 from ._core import CheckFailure, LearnerError, as_array, expect_close, exercise
 
 CHAPTER = "05_cpn"
@@ -63,8 +65,6 @@ def _merge_no_add(coarser, lateral, conv1x1):
 def _globalnet_case(seed: int):
     """A narrow GlobalNet with random weights, biases and BN statistics (eval mode), and C2..C5 of odd sizes (the
     maps ResNet gives a 100x76 input), returned coarse to fine with the pyramid the block computes from them."""
-    from posebook.blocks.cpn import GlobalNet
-
     gen = torch.Generator().manual_seed(seed)
     net = GlobalNet(in_channels=(3, 5, 6, 7), channels=6, num_joints=2)
     with torch.no_grad():
@@ -326,8 +326,6 @@ def _concat_four_levels(level_shapes, bottlenecks):
 
 def _refinenet_concatenated_shape(level_shapes, bottlenecks) -> tuple[int, ...]:
     """What the library's RefineNet concatenates for these level shapes, run on the meta device (no memory)."""
-    from posebook.blocks.cpn import RefineNet
-
     with torch.device("meta"):
         net = RefineNet(channels=level_shapes[0][1], num_joints=2, bottlenecks=bottlenecks)
         return tuple(net.concatenated([torch.empty(s) for s in level_shapes]).shape)
