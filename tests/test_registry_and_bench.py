@@ -15,10 +15,11 @@ def test_unknown_model_lists_known_names():
 
 
 def test_models_is_a_plain_dict_of_the_model_files_constructors(monkeypatch):
-    from posebook.models import cpn, hourglass, hrnet, mspn, simple_baseline
+    from posebook.models import cpn, hourglass, hrnet, mspn, openpose, simple_baseline
 
     assert models.MODELS == {"cpn": cpn.CPN, "hourglass": hourglass.StackedHourglass, "hrnet": hrnet.hrnet,
                              "hrnet_w32": hrnet.hrnet_w32, "hrnet_w48": hrnet.hrnet_w48, "mspn": mspn.MSPN,
+                             "openpose": openpose.OpenPose, "openpose_paf_first": openpose.OpenPosePAFFirst,
                              "simple_baseline": simple_baseline.simple_baseline}
     assert models.available() == sorted(models.MODELS)
     monkeypatch.setitem(models.MODELS, "_test_net", nn.Identity)
