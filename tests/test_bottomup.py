@@ -44,7 +44,7 @@ def oks_to_truth(poses_op, truth_coco):
 # ---- codecs: confidence maps and part affinity fields (TPAMI'19 §3) ------------------------------------------
 
 def test_confidence_map_is_the_papers_gaussian_with_no_factor_2():
-    cm = ConfidenceMaps(64, stride=8, sigma=7.0)
+    cm = ConfidenceMaps(64, stride=8, sigma=7.0, form="paper")  # no longer the default (official: 2 sigma^2)
     kp = np.zeros((1, 18, 3))
     kp[0, 3] = [3.5 + 8 * 4, 3.5 + 8 * 2, 2]  # exactly on output pixel (row 2, column 4)
     maps = cm.encode(kp)
@@ -55,7 +55,7 @@ def test_confidence_map_is_the_papers_gaussian_with_no_factor_2():
 
 
 def test_confidence_map_takes_the_max_over_people_not_the_sum():
-    cm = ConfidenceMaps(64, sigma=7.0, background=False)
+    cm = ConfidenceMaps(64, sigma=7.0, background=False, form="paper")  # the paper's width, as the value below
     kp = np.zeros((2, 18, 3))
     kp[0, 0] = [27.5, 27.5, 2]
     kp[1, 0] = [35.5, 27.5, 1]  # the next output pixel to the right
@@ -77,7 +77,7 @@ def test_background_channel_is_one_minus_the_max_over_parts_and_unlabelled_parts
 
 
 def test_paf_is_the_unit_vector_inside_the_limb_rectangle_and_zero_outside():
-    paf = PartAffinityFields(64, stride=8, limb_width=8.0)
+    paf = PartAffinityFields(64, stride=8, limb_width=8.0, support="paper")  # the default is now "official"
     kp = np.zeros((1, 18, 3))
     kp[0, 1] = [11.5, 27.5, 2]  # neck ... limb 0 is neck -> right_shoulder
     kp[0, 2] = [51.5, 27.5, 2]  # ... 40 px to the right, on output row 3

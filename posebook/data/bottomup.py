@@ -104,11 +104,12 @@ class _SeededImages(torch.utils.data.Dataset):
     """What both bottom-up datasets share: the codecs, the augmentation and the (seed, epoch, index) generator."""
 
     def __init__(self, train: bool, input_size, stride: int, sigma: float, limb_width: float | None,
-                 background: bool, augment: BottomUpAugment | None, seed: int | None):
+                 background: bool, augment: BottomUpAugment | None, seed: int | None, cm_form: str = "official",
+                 paf_support: str = "official"):
         self.train = bool(train)
         self.input_size = input_pair(input_size, "input_size")
-        self.heatmap_codec = ConfidenceMaps(self.input_size, stride, sigma, OPENPOSE, background)
-        self.paf_codec = PartAffinityFields(self.input_size, stride, limb_width, OPENPOSE)
+        self.heatmap_codec = ConfidenceMaps(self.input_size, stride, sigma, OPENPOSE, background, form=cm_form)
+        self.paf_codec = PartAffinityFields(self.input_size, stride, limb_width, OPENPOSE, support=paf_support)
         self.augment = (augment if augment is not None else BottomUpAugment()) if self.train else None
         # no seed: one drawn now from fresh entropy and kept, so a saved (seed, epoch, index) replays exactly
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed)
@@ -143,13 +144,17 @@ class BottomUpDataset(_SeededImages):
 
     ``coco``: a pycocotools COCO, a COCO dict or a json path; ``images``: the image folder or a mapping image id
     -> RGB array. Training keeps the images with at least one person with a labelled keypoint; evaluation keeps
-    every image. Training draws are a pure function of (seed, epoch, index). Chapter 08 (OpenPose).
+    every image. Training draws are a pure function of (seed, epoch, index). ``cm_form`` and ``paf_support`` pick
+    the targets' forms (:class:`ConfidenceMaps` ``form``, :class:`PartAffinityFields` ``support``; "official" by
+    default, "paper" for the forms TPAMI'19 §3 writes). Chapter 08 (OpenPose).
     """
 
     def __init__(self, coco, images, *, train: bool, input_size=368, stride: int = 8, sigma: float = 7.0,
                  limb_width: float | None = None, background: bool = True, augment: BottomUpAugment | None = None,
-                 seed: int | None = None, source: str | None = None):
-        super().__init__(train, input_size, stride, sigma, limb_width, background, augment, seed)
+                 seed: int | None = None, source: str | None = None, cm_form: str = "official",
+                 paf_support: str = "official"):
+        super().__init__(train, input_size, stride, sigma, limb_width, background, augment, seed, cm_form,
+                         paf_support)
         self.source = source or (str(coco) if isinstance(coco, (str, Path)) else "<in-memory COCO>")
         self.coco = _load_coco(coco, self.source)
         self.images = images if isinstance(images, dict) else Path(images)
@@ -244,14 +249,16 @@ class BottomUpDataset(_SeededImages):
 class SyntheticBottomUp(_SeededImages):
     """Whole synthetic scenes for bottom-up training: item i is ``render_scene((seed, i), ...)`` (the scene of
     ``SyntheticScenes(seed)[i]``) through :func:`make_bottomup_sample`; people with no labelled keypoint are
-    masked by their silhouettes. Training draws are a pure function of (seed, epoch, index). Chapter 08.
+    masked by their silhouettes. Training draws are a pure function of (seed, epoch, index). ``cm_form`` and
+    ``paf_support`` as in :class:`BottomUpDataset`. Chapter 08.
     """
 
     def __init__(self, length: int, seed: int = 0, train: bool = True, input_size=256, stride: int = 8,
                  sigma: float = 7.0, limb_width: float | None = None, background: bool = True,
                  augment: BottomUpAugment | None = None, image_size=(256, 256), max_people: int = 4,
-                 **scene_options):
-        super().__init__(train, input_size, stride, sigma, limb_width, background, augment, seed)
+                 cm_form: str = "official", paf_support: str = "official", **scene_options):
+        super().__init__(train, input_size, stride, sigma, limb_width, background, augment, seed, cm_form,
+                         paf_support)
         if length < 1:
             raise ValueError(f"SyntheticBottomUp length must be >= 1, got {length}")
         self.length, self.image_size, self.max_people = int(length), input_pair(image_size, "image_size"), \

@@ -4,7 +4,8 @@ Cao et al., TPAMI'19 §3 (the line integral E of Eq. 11) and the logic of the CM
 (1) the peaks of every part's smoothed map; (2) every pair of candidates of a limb's two parts scored by the PAF
 sampled along the segment between them, with a prior against limbs longer than half the image; (3) a greedy
 matching per limb type; (4) the matched limbs assembled into people, and people with few parts or a low mean
-score dropped. Then the people become COCO-17 results for ``posebook.metrics.coco_eval``. Chapter 08 (OpenPose).
+score dropped. Then the people become COCO-17 results for ``posebook.metrics.coco_eval``, ranked by default as
+the MATLAB evalCOCO.m does (:func:`coco_results`). Chapter 08 (OpenPose).
 """
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ def _maps(value, what: str) -> np.ndarray:
 def find_peaks(heatmaps, thre1: float = THRE1, sigma: float = PEAK_SIGMA) -> list[np.ndarray]:
     """Part candidates: per map of (K, H, W), an (n, 3) array x, y, score of the points where the smoothed map is
     >= its left and upper neighbours, > its right and lower ones, and > thre1; the score is the unsmoothed value
-    there (row-major order). The demo takes >= all four, which keeps both pixels of a two-pixel plateau.
+    there (row-major order).
+
+    The strict tie-break toward the right and bottom is our one deliberate deviation from the CMU demo, which
+    takes >= on all four sides and so keeps both pixels of a two-pixel plateau. Such exact plateaus are common on
+    ground-truth maps (a part halfway between two pixels): with the demo's rule the COCO sample's ground-truth
+    maps in a 640 square give duplicate peaks that split people, AP 0.698 against 0.986 with ours (review
+    OPENPOSE.md §1.2). We keep the right/bottom pixel, at most 1 px off the plateau's centre; on network outputs
+    exact ties are practically absent, so the two rules agree there.
 
     The CMU demo's peak search (step 1; Cao et al., TPAMI'19 §3); chapter 08 (OpenPose).
     """
@@ -61,7 +69,11 @@ def score_limbs(cand_a: np.ndarray, cand_b: np.ndarray, paf_x: np.ndarray, paf_y
 
     score = mean over ``mid_num`` points from A to B (rounded to pixels) of PAF . unit(AB), plus
     ``min(0.5 image_height / |AB| - 1, 0)``; accepted when more than 80% of the dot products exceed thre2 and
-    score > 0 (a zero-length pair is never accepted). TPAMI'19 Eq. 11 and the CMU demo (step 2); chapter 08.
+    score > 0. A zero-length pair (two coincident peaks) is never accepted; that is the demo's behaviour too, not a
+    deviation: there unit(AB) is the zero vector, every dot product is 0 and fails > thre2 (the C++ library
+    rejects coincident peaks as well). The end samples sit on the two peaks, which is why the PAF targets need the
+    official support (:class:`posebook.codecs.paf.PartAffinityFields`). TPAMI'19 Eq. 11 and the CMU demo (step
+    2); chapter 08.
     """
     vec = cand_b[None, :, :2] - cand_a[:, None, :2]                   # (nA, nB, 2)
     norm = np.hypot(vec[..., 0], vec[..., 1])
@@ -139,7 +151,8 @@ def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: S
 def parse(heatmaps, pafs, skeleton: Skeleton = OPENPOSE, image_height: float | None = None,
           thre1: float = THRE1, thre2: float = THRE2, mid_num: int = MID_NUM) -> tuple[np.ndarray, np.ndarray]:
     """Confidence maps (K or K + 1, H, W) and PAFs (2L, H, W) at input resolution -> (poses (P, K, 3) x, y, part
-    score, zeros where a part is missing; scores (P,) the total per part). A background channel is ignored.
+    score, zeros where a part is missing; scores (P,) the person's mean score per part: its parts' and limbs'
+    scores summed, over the number of parts). A background channel is ignored.
 
     ``image_height`` (for the distance prior) defaults to H. TPAMI'19 §3 and the CMU demo; chapter 08.
     """
@@ -200,9 +213,36 @@ def to_image(poses, matrix) -> np.ndarray:
     return out
 
 
-def coco_results(image_id: int, poses, scores) -> list[dict]:
-    """OpenPose-18 poses (P, 18, 3) and scores (P,) -> COCO keypoint results (COCO-17, x, y, score; the neck
-    dropped) for ``posebook.metrics.coco_eval``. Chapter 08 (OpenPose)."""
-    coco = openpose_to_coco(np.asarray(poses, dtype=np.float64).reshape(-1, OPENPOSE.num_keypoints, 3))
+PERSON_SCORES = ("total_x_parts", "total", "mean")
+
+
+def coco_results(image_id: int, poses, scores, score: str = "total_x_parts") -> list[dict]:
+    """OpenPose-18 poses (P, 18, 3) and scores (P,) as :func:`parse` gives them (the mean per part) -> COCO
+    keypoint results (COCO-17, x, y, score; the neck dropped) for ``posebook.metrics.coco_eval``.
+
+    The person's score, which COCO AP ranks by: with n the parts present in the pose (a missing part is all
+    zeros) and the total = mean x n, ``score="total_x_parts"`` (the default) is the total x (the number of present
+    parts other than the neck), the MATLAB evalCOCO.m form behind the CVPR'17 COCO numbers; ``"total"`` the total
+    (as the C++ library ranks); ``"mean"`` the mean per part as given. (The assembly counts a part again when a
+    later limb replaces it, as the demo does; there n can be one lower than that count.) On ground-truth maps the
+    three rank within about 0.01 AP of each other (review OPENPOSE.md §2.6). Chapter 08 (OpenPose).
+    """
+    if score not in PERSON_SCORES:
+        raise ValueError(f"coco_results score must be one of {', '.join(map(repr, PERSON_SCORES))}, got {score!r}")
+    op = np.asarray(poses, dtype=np.float64).reshape(-1, OPENPOSE.num_keypoints, 3)
+    means = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(means) != len(op):
+        raise ValueError(f"coco_results got {len(op)} poses and {len(means)} scores")
+    present = (op != 0).any(axis=2)                                     # (P, 18)
+    parts = present.sum(axis=1)
+    if score == "mean":
+        person = means
+    elif score == "total":
+        person = means * parts
+    else:
+        body = np.ones(OPENPOSE.num_keypoints, dtype=bool)
+        body[OPENPOSE.index("neck")] = False
+        person = means * parts * present[:, body].sum(axis=1)
+    coco = openpose_to_coco(op)
     return [{"image_id": int(image_id), "category_id": 1, "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
-             "score": float(s)} for kp, s in zip(coco, np.asarray(scores, dtype=np.float64).reshape(-1))]
+             "score": float(s)} for kp, s in zip(coco, person)]
