@@ -399,3 +399,21 @@ def test_records_without_a_digest_are_read_with_the_seed_range_rule_and_not_prer
         path.write_text(json.dumps(record))
     c = next(c for c in study.load_claims(TOY, "cpu") if c["claim"] == "trained_claim")
     assert not c["preregistered"] and c["rule"] == "seed-range" and c["verdict"] == c["robust"] == "shown"
+
+
+# ---- reading a study in a chapter (posebook.study.reading) -------------------------------------------------------
+
+def test_reading_helpers_print_numbers_quote_the_paper_and_follow_read_variants(toy):
+    from posebook.study import reading
+
+    assert reading.number(0.61234) == "0.612" and reading.number(70.44) == "70.4" and reading.number(-0.0756) == "-0.076"
+    declared = {c.name: c for c in _toy_claims("cpu")}
+    quoted = Claim(TOY, "q", "s", "m", "Table 2: 70.4 vs 67.9 (see ABLATIONS.md, row S1)",
+                   declared["probe_claim"].variants, effect=("a", "b"))
+    assert reading.paper_figure(quoted) == "Table 2: 70.4 vs 67.9"
+    assert reading.variant_config(declared, "reader", "late") == {"value": 0.5}  # read through of= trained_claim/y
+    assert reading.variant_config(declared, "trained_claim", "x") == {"value": 0.6}
+    assert reading.compared_means(declared["trained_claim"], None) == "not yet measured"
+    _run(only=["trained_claim"])
+    summary = next(c for c in study.load_claims(TOY, "cpu") if c["claim"] == "trained_claim")
+    assert reading.compared_means(declared["trained_claim"], summary) == "x 0.601 vs y 0.501 (m)"
