@@ -445,9 +445,13 @@ def plateau_path(chapter: str, root=None):
 
 def calibration_records(root=None) -> dict[str, dict]:
     """The committed calibration records (``book/results/calibration/*.json``, one per chapter), by chapter."""
+    return _records(calibration_path("04", root).parent)
+
+
+def _records(folder: Path) -> dict[str, dict]:
+    """Every ``*.json`` record of ``folder`` (not its subfolders), by file stem, in name order."""
     import json
 
-    folder = calibration_path("04", root).parent
     return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
@@ -483,10 +487,7 @@ PLATEAU_TOLERANCE = 0.01  # PCK@0.1: about one seed's standard deviation of a ca
 
 def plateau_records(root=None) -> dict[str, dict]:
     """The committed plateau pilots (``book/results/calibration/plateau/*.json``), by chapter."""
-    import json
-
-    folder = plateau_path("04", root).parent
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    return _records(plateau_path("04", root).parent)
 
 
 def plateau(record: dict, metric: str = "PCK@0.1", tolerance: float = PLATEAU_TOLERANCE) -> dict:
@@ -579,23 +580,16 @@ def json_text(value) -> str:
     return json.dumps(value, separators=(", ", "="))[1:-1].replace('"', "")
 
 
-def _replace_block(text: str, begin: str, end: str, body: str, page) -> str:
-    if text.count(begin) != 1 or text.count(end) != 1:
-        raise ValueError(f"{page}: expected one {begin} line and one {end} line")
-    head, rest = text.split(begin)
-    _, tail = rest.split(end)
-    return f"{head}{begin}\n{body}\n{end}{tail}"
-
-
 def update_page(page, records: dict[str, dict], pilots: dict[str, dict] | None = None):
     """Rewrite the block between ``CALIBRATION_BEGIN`` and ``CALIBRATION_END`` of ``page`` from ``records`` and,
     given ``pilots``, the block between ``PLATEAU_BEGIN`` and ``PLATEAU_END`` from the plateau pilots."""
     from posebook._io import atomic_write
+    from posebook.results import replace_block
 
     page = Path(page)
-    body = _replace_block(page.read_text(), CALIBRATION_BEGIN, CALIBRATION_END, calibration_markdown(records), page)
+    body = replace_block(page.read_text(), CALIBRATION_BEGIN, CALIBRATION_END, calibration_markdown(records), page)
     if pilots is not None:
-        body = _replace_block(body, PLATEAU_BEGIN, PLATEAU_END, plateau_markdown(records, pilots), page)
+        body = replace_block(body, PLATEAU_BEGIN, PLATEAU_END, plateau_markdown(records, pilots), page)
     return atomic_write(page, lambda f: f.write(body.encode()))
 
 

@@ -189,15 +189,21 @@ def table(records: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
+def replace_block(text: str, begin: str, end: str, body: str, page="page") -> str:
+    """``text`` with what lies between its one ``begin`` marker and the one ``end`` marker after it replaced by
+    ``body``; a page without exactly that pair raises naming ``page`` and the markers. The Results page's tables
+    (results, calibration, plateau pilots, studies) are such blocks."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"{page}: expected one {begin} line followed by one {end} line around the block it marks")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def update_page(page: Path, records: list[dict]) -> None:
     """Replace the text between the results markers of page with :func:`table` (atomically)."""
     page = Path(page)
-    text = page.read_text()
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise ValueError(f"{page}: expected one {BEGIN} line followed by one {END} line around the results table")
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    write_atomic(page, f"{head}{BEGIN}\n{table(records)}\n{END}{tail}")
+    write_atomic(page, replace_block(page.read_text(), BEGIN, END, table(records), page))
 
 
 def execute_chapter(notebook: Path, profile_name: str, results: Path, timeout: int) -> float:

@@ -8,6 +8,7 @@ from typing import Callable
 
 from posebook import stats
 from posebook._io import atomic_write
+from posebook.results import replace_block
 from posebook.study.declarations import PROFILES, RULE, Claim, _check_profile, _source, chapter_claims
 from posebook.study.records import _number, _value, read_record, record_path, studies_root
 from posebook.study.verdicts import _mean, verdict
@@ -196,13 +197,6 @@ def update_page(page: str | os.PathLike, claims: list[dict]) -> Path:
     """Replace the text between the studies markers of ``page`` (the book's Results page) with
     :func:`summary_markdown`, atomically. Chapter 03."""
     page = Path(page)
-    text = page.read_text()
-    if text.count(STUDIES_BEGIN) != 1 or text.count(STUDIES_END) != 1 or \
-            text.index(STUDIES_BEGIN) > text.index(STUDIES_END):
-        raise ValueError(f"{page}: expected one {STUDIES_BEGIN} line followed by one {STUDIES_END} line around "
-                         "the studies' tables")
-    head, rest = text.split(STUDIES_BEGIN)
-    _, tail = rest.split(STUDIES_END)
-    body = f"{head}{STUDIES_BEGIN}\n{summary_markdown(claims)}\n{STUDIES_END}{tail}"
+    body = replace_block(page.read_text(), STUDIES_BEGIN, STUDIES_END, summary_markdown(claims), page)
     atomic_write(page, lambda f: f.write(body.encode()))
     return page
