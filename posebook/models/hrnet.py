@@ -32,7 +32,10 @@ class HRNetConfig:
     The official W32 is ``HRNetConfig(width=32)`` = ``HRNET_W32`` (paper §3, network instantiation).
     ``exchange`` picks Table 6's fusions: "all" (official, 8), "across_stages" (the last module of each stage,
     3) or "final" (the last module of stage 4 only, 1); True and False are "all" and "final". ``head_stride`` (4, 8,
-    16, 32) is the branch the heatmaps are regressed from (Fig. 5). ``stem_width`` and ``layer1_blocks`` shrink the
+    16, 32) is the branch the heatmaps are regressed from (Fig. 5); ``head_channels`` (default None, official: the
+    1x1 head reads the branch as it is) puts a 1x1 conv + BN + ReLU to that many channels before the head, so heads
+    reading branches of different widths (C at 1/4, 4C at 1/16) read equally wide features (the book's
+    ``high_resolution`` study). ``stem_width`` and ``layer1_blocks`` shrink the
     stem and stage 1 for chapter 07's CPU profile (official 64 and 4). Chapter 07.
     """
 
@@ -44,6 +47,7 @@ class HRNetConfig:
     stem_width: int = 64
     layer1_blocks: int = 4
     head_stride: int = 4
+    head_channels: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "stage_modules", tuple(int(m) for m in self.stage_modules))
@@ -61,6 +65,10 @@ class HRNetConfig:
             raise ValueError(f"HRNetConfig exchange={self.exchange!r}; expected one of {EXCHANGES} (or True/False)")
         if self.head_stride not in HEAD_STRIDES or isinstance(self.head_stride, bool):
             raise ValueError(f"HRNetConfig head_stride={self.head_stride!r}; expected one of {HEAD_STRIDES}")
+        if self.head_channels is not None and (isinstance(self.head_channels, bool) or
+                                               not isinstance(self.head_channels, int) or self.head_channels < 1):
+            raise ValueError(f"HRNetConfig head_channels={self.head_channels!r}; expected None or a channel count "
+                             f">= 1")
 
     @classmethod
     def w32(cls, **changes) -> HRNetConfig:
@@ -125,7 +133,13 @@ class HRNet(nn.Module):
         # every exchange setting
         self.stage4 = make_stage(c4, m4, cfg.stage_blocks, multi_scale_output=False, exchange=within,
                                  last_exchange=True, last_outputs=(self.head_branch,))
-        self.final_layer = nn.Conv2d(c4[self.head_branch], cfg.num_joints, 1)
+        head_in = c4[self.head_branch]
+        if cfg.head_channels is not None:  # equal head widths across branches (not in the official code)
+            self.head_transition = nn.Sequential(nn.Conv2d(head_in, cfg.head_channels, 1, bias=False),
+                                                 nn.BatchNorm2d(cfg.head_channels, momentum=BN_MOMENTUM),
+                                                 nn.ReLU(inplace=True))
+            head_in = cfg.head_channels
+        self.final_layer = nn.Conv2d(head_in, cfg.num_joints, 1)
         # channels of features(x), by stride
         self.feature_channels = {4 * 2 ** b: c for b, c in enumerate(c4)}
         self.init_weights()
@@ -166,7 +180,10 @@ class HRNet(nn.Module):
         return dict(zip(self.feature_channels, xs))
 
     def forward(self, x: Tensor) -> Tensor:
-        heatmaps = self.final_layer(self.features(x)[self.config.head_stride])
+        features = self.features(x)[self.config.head_stride]
+        if self.config.head_channels is not None:
+            features = self.head_transition(features)
+        heatmaps = self.final_layer(features)
         return upsample_heatmaps(heatmaps, self.config.head_stride // 4)  # (B, K, H/4, W/4)
 
     def predict(self, x: Tensor) -> Tensor:

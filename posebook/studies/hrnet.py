@@ -25,7 +25,7 @@ from torch import nn
 
 import posebook
 from posebook import models
-from posebook.bench import count_params, gflops
+from posebook.bench import count_params
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss
 from posebook.study import Claim, RenderedItems, Variant
@@ -36,25 +36,26 @@ CHAPTER = "07_hrnet"
 EXCHANGES = ("final", "across_stages", "all")  # Table 6's rows: 1, 3 and 8 fusions
 STRIDES = (4, 8, 16)  # Fig. 5's 1x, 2x and 4x representations (of a 256x192 input: 64x48, 32x24, 16x12)
 
-# Per profile: model, data and budget. The cpu budget fits the whole study (15 trainings, 3 probes x 3 seeds) in
-# 90 minutes of a 2-core machine; `python -m posebook.study 07 --profile cpu --dry-run` prints the estimate. The cpu
-# model is chapter 07's live one: HRNet-W8 with a narrow stem and one residual unit per branch, every stage, module
-# and exchange unit kept. Batch 32 with channels_last, as chapter 03's study.
+# Per profile (protocol 2): the network, its budget in steps and the recipe (posebook.recipe) that every chapter's
+# reference network trains with. The cpu network is chapter 07's reference, HRNet-W18 with a 32-wide stem and one
+# residual unit per branch (every stage, module and exchange unit kept): the narrowest HRNet whose stride-4 branch
+# has at least 17 channels. Every variant reads its heatmaps through a 1x1 conv + BN + ReLU to C channels
+# (``head_channels``), so the heads of ``high_resolution`` are equally wide whichever branch they read (not in the
+# official code: there the 1x1 head reads the branch as it is, C channels at 1/4 and 4C at 1/16). The cpu budget
+# fits 20 runs (4 variants x 5 seeds) in about 120 one-thread minutes; `python -m posebook.study 07 --profile cpu
+# --dry-run` prints the estimate.
 SIZES = {
-    "smoke": dict(model=dict(width=4, stem_width=8, layer1_blocks=1, stage_blocks=1), input_size=(64, 64),
-                  heatmap_size=(16, 16), sigma=1.0, image_size=(128, 128), batch_size=8, steps=4, warmup=0,
-                  lr=2e-3, train_items=32, val_people=4, val_every=2, probe_batch=2),
-    "cpu": dict(model=dict(width=8, stem_width=16, layer1_blocks=1, stage_blocks=1), input_size=(128, 96),
-                heatmap_size=(32, 24), sigma=2.0, image_size=(256, 256), batch_size=32, steps=900, warmup=30,
-                lr=2e-3, train_items=19200, val_people=200, val_every=300, probe_batch=8),
-    "gpu": dict(model=dict(width=32), input_size=(256, 192), heatmap_size=(64, 48), sigma=2.0,
-                image_size=(256, 256), batch_size=32, steps=4000, warmup=200, lr=1e-3, train_items=16000,
-                val_people=500, val_every=500, probe_batch=8),
+    "smoke": dict(model=dict(width=4, stem_width=8, layer1_blocks=1, stage_blocks=1), steps=4, train_items=32,
+                  val_people=4, curve_people=4, evaluations=2, probe_batch=2, seeds=(0, 1)),
+    "cpu": dict(model=dict(width=18, stem_width=32, layer1_blocks=1, stage_blocks=1), steps=900, train_items=16000,
+                val_people=500, curve_people=200, evaluations=3, probe_batch=8, seeds=(0, 1, 2, 3, 4)),
+    "gpu": dict(model=dict(width=32), steps=4000, train_items=16000, val_people=500, curve_people=200,
+                evaluations=8, probe_batch=8, seeds=(0, 1, 2, 3, 4)),
 }
 SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
 MAX_PEOPLE = 4
-PROBE_KEYS = ("profile", "model", "input_size", "heatmap_size", "sigma", "image_size", "scene", "max_people",
-              "exchange", "head_stride", "probe_batch")  # a probe's config: no training budget
+PROBE_KEYS = ("profile", "model", "kwargs", "input_size", "heatmap_size", "sigma", "image_size", "scene",
+              "max_people", "probe_batch")  # a probe's config: no training budget
 ERF_MASSES = (0.5, 0.9)  # the probe's radii hold these shares of the |gradient| mass
 
 PAPER_FUSION = ("Table 6 (§4.4, COCO val2017, from scratch, 256x192, W32 implied): final exchange only / + across "
@@ -68,42 +69,62 @@ PAPER_RESOLUTION = ("Fig. 5 (§4.4, COCO val2017, ImageNet-pretrained W32, 256x1
 
 # ---- declarations ------------------------------------------------------------------------------------------------
 
+def config(profile: str, exchange: str = "all", head_stride: int = 4) -> dict:
+    """The protocol-2 config of one variant at ``profile``'s size (:func:`posebook.studies.topdown.recipe_config`):
+    the recipe's data and trainer, the network's keywords with ``exchange``, ``head_stride`` and equal head widths.
+    Chapter 07."""
+    size = SIZES[profile]
+    kwargs = dict(size["model"], exchange=exchange, head_stride=head_stride,
+                  head_channels=size["model"]["width"])
+    return dict(topdown.recipe_config(profile, "hrnet", kwargs, size["steps"], train_items=size["train_items"],
+                                      val_people=size["val_people"], curve_people=size["curve_people"],
+                                      evaluations=size["evaluations"]), scene=SCENE, max_people=MAX_PEOPLE)
+
+
 def claims(profile: str) -> list[Claim]:
-    """Chapter 07's claims at ``profile``'s size. Sun et al. §4.4."""
-    sizes = dict(SIZES[profile], profile=profile, scene=SCENE, max_people=MAX_PEOPLE, exchange="all", head_stride=4)
-    base = {k: v for k, v in sizes.items() if k != "probe_batch"}  # what a trained run depends on
-    fusion = {e: dict(base, exchange=e) for e in EXCHANGES}
-    probe = {e: {k: sizes[k] for k in PROBE_KEYS} | {"exchange": e} for e in EXCHANGES}  # and a probe
+    """Chapter 07's claims at ``profile``'s size, under protocol 2 (the recipe, 5 seeds, 500 validation people,
+    the Welch rule). Sun et al. §4.4."""
+    size = SIZES[profile]
+    fusion = {e: config(profile, exchange=e) for e in EXCHANGES}
+    probe = {e: {k: fusion[e][k] for k in PROBE_KEYS if k != "probe_batch"} | {"probe_batch": size["probe_batch"]}
+             for e in EXCHANGES}
+    common = dict(seeds=size["seeds"], protocol=2, profile=profile)
     return [
         Claim(CHAPTER, "repeated_fusion",
               "the same HRNet predicts better when every exchange unit fuses the resolutions (8 fusions) than when "
               "only the final unit does (1 fusion); the across-stage units alone (3 fusions) sit between",
-              "PCK@0.2", PAPER_FUSION,
-              tuple(Variant(e, train, fusion[e]) for e in EXCHANGES), effect=("all", "final")),
+              "PCK@0.1", PAPER_FUSION,
+              tuple(Variant(e, train, fusion[e]) for e in EXCHANGES), effect=("all", "final"), **common),
+        Claim(CHAPTER, "fusion_inversion",
+              "repeated fusion gives the high-resolution branch the whole body's context, so the full HRNet confuses "
+              "left and right less on side and back views (the views where only context tells them apart) than "
+              "the one fusing once (read on back views; side views are recorded beside)", "inversion.back", PAPER_FUSION,
+              tuple(Variant(e, of=f"repeated_fusion/{e}", read="inversion.back") for e in EXCHANGES),
+              effect=("all", "final"), sign=-1, **common),
         Claim(CHAPTER, "fusion_receptive_field",
               "at initialisation, the more exchange units fuse, the wider the input that the high-resolution "
               "representation sees as it enters the final fusion: the radius (input px) holding half the input "
               "gradient of its centre pixel", "erf.high.r50", PAPER_ERF,
-              tuple(Variant(e, erf_probe, probe[e], kind="probe") for e in EXCHANGES), effect=("all", "final")),
+              tuple(Variant(e, erf_probe, probe[e], kind="probe") for e in EXCHANGES), effect=("all", "final"),
+              **common),
         Claim(CHAPTER, "output_receptive_field",
               "at initialisation, the more exchange units fuse, the wider the input that the centre output pixel "
               "sees (radius holding half its input gradient); the final fusion brings every branch into it in all "
               "three, so this may not differ", "erf.output.r50", PAPER_ERF,
               tuple(Variant(e, of=f"fusion_receptive_field/{e}", read="erf.output.r50") for e in EXCHANGES),
-              effect=("all", "final")),
+              effect=("all", "final"), **common),
         Claim(CHAPTER, "high_resolution",
               "heatmaps regressed from the 1/4-resolution branch place keypoints more precisely (PCK at a tenth of "
-              "the box) than those regressed from the 1/8 or 1/16 branch (upsampled to 1/4) of the same HRNet",
-              "PCK@0.1", PAPER_RESOLUTION,
+              "the box) than those regressed from the 1/16 branch (upsampled to 1/4) of the same HRNet, the heads "
+              "equally wide", "PCK@0.1", PAPER_RESOLUTION,
               (Variant("stride4", of="repeated_fusion/all"),
-               *(Variant(f"stride{s}", train, dict(base, head_stride=s)) for s in STRIDES[1:])),
-              effect=("stride4", f"stride{STRIDES[-1]}")),
+               Variant(f"stride{STRIDES[-1]}", train, config(profile, head_stride=STRIDES[-1]))),
+              effect=("stride4", f"stride{STRIDES[-1]}"), **common),
     ]
 
 
 def _model(config: dict) -> nn.Module:
-    return models.create("hrnet", num_joints=COCO.num_keypoints, exchange=config["exchange"],
-                         head_stride=config["head_stride"], **config["model"])
+    return models.create(config["model"], num_joints=COCO.num_keypoints, **config["kwargs"])
 
 
 # ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
@@ -121,22 +142,12 @@ def scores(model: nn.Module, val) -> dict:
 
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
-    """Train one HRNet of ``config`` with ``seed`` (init and data order) on the rendered crops; score it every
-    ``val_every`` steps. Sun et al. §4.4 (from scratch, MSE on Gaussian heatmaps, Adam)."""
-    from posebook.train import Trainer
-
-    items, val = training_items(config, progress), validation_set(config)
+    """Train one HRNet of ``config`` with ``seed`` (init and data order) with the profile's recipe on the rendered
+    crops, from scratch as Table 6 (:func:`posebook.studies.topdown.recipe_run`: curves, and the final scores with
+    left/right inversions by view). Sun et al. §4.4."""
     torch.manual_seed(seed)
-    model = _model(config)
-    trainer = Trainer(model, items, JointsMSELoss(), steps=config["steps"], batch_size=config["batch_size"],
-                      optimizer="adam", lr=config["lr"], schedule="cosine", warmup_steps=config["warmup"],
-                      seed=seed, validate=lambda m: scores(m, val), val_every=config["val_every"],
-                      log_every=max(1, config["steps"] // 50), channels_last=True, progress=progress)
-    history = trainer.fit()
-    final = {k: v for k, v in history[-1].items() if k not in ("step", "loss", "lr", "samples_per_s")}
-    final["params"] = count_params(model)
-    final["gflops"] = gflops(model, tuple(config["input_size"]))
-    return {"curves": history, "final": final, "val_people": len(val), "device": str(trainer.device)}
+    net = _model(config)
+    return topdown.recipe_run("07-train", config, seed, net, JointsMSELoss(), progress)
 
 
 # ---- the probe ---------------------------------------------------------------------------------------------------
@@ -223,7 +234,7 @@ def _timer(device: torch.device):
 
 def estimate_data(profile: str) -> tuple[float, str]:
     """Seconds to render the training crops (0 when cached), timed on a few items (process time). Chapter 07."""
-    return topdown.estimate_data("07-train", dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE))
+    return topdown.estimate_data("07-train", config(profile))
 
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:

@@ -234,6 +234,75 @@ def estimate_run(net, loss_fn, config: dict, targets: int | None = None) -> tupl
             per_crop = (clock() - start) / b
     finally:
         torch.set_num_threads(threads)
-    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
-    one_eval = config["val_people"] * (2 * per_crop + 0.01)  # flip test + decoding and COCOeval (~10 ms a person)
-    return step * config["steps"] + one_eval * evals, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step"
+    per_person = 2 * per_crop + 0.01  # flip test + decoding and COCOeval (~10 ms a person)
+    if "evaluations" in config:  # protocol 2: curve points on curve_people, the final score on val_people
+        evaluating = per_person * (config["evaluations"] * config["curve_people"] + config["val_people"] * 1.25)
+    else:
+        evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
+        evaluating = per_person * config["val_people"] * evals
+    return step * config["steps"] + evaluating, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step"
+
+
+# ---- protocol 2: a variant trained with the profile's recipe (posebook.recipe) ------------------------------------
+
+TRAINER_KEYS = ("steps", "batch_size", "optimizer", "lr", "schedule", "cosine_tail", "warmup")
+
+
+def recipe_config(profile: str, model: str, kwargs: dict, steps: int, targets: str = "gaussian",
+                  pretrained: bool = False, train_items: int | None = None, val_people: int = 500,
+                  curve_people: int = 200, evaluations: int = 4) -> dict:
+    """A protocol-2 study config: the data and trainer settings of ``profile``'s recipe (:mod:`posebook.recipe`,
+    as the chapters' reference networks train, :mod:`posebook.learn`), ``models.create(model, **kwargs)``, ``steps``
+    steps, the final score on ``val_people`` validation people (by view) and ``evaluations`` curve points on the
+    first ``curve_people``. Everything a run depends on is in the config, so the declaration's digest covers it.
+    Chapters 03-07."""
+    from posebook import learn
+    from posebook.recipe import recipe
+
+    rec = recipe(profile)
+    ref = learn.Reference("study", model, dict(kwargs), targets=targets, steps=steps, pretrained=pretrained,
+                          train_items=train_items or learn.Reference.train_items)
+    smoke = profile == "smoke"
+    config = learn.data_config(ref, rec, val_people=val_people)
+    options = rec.trainer_options(steps)
+    config.update(profile=profile, model=model, kwargs=dict(kwargs), targets=targets,
+                  pretrained=bool(pretrained and not smoke), curve_people=min(curve_people, val_people),
+                  evaluations=evaluations, steps=steps, batch_size=options["batch_size"],
+                  optimizer=options["optimizer"], lr=options["lr"], schedule=options["schedule"],
+                  cosine_tail=options["cosine_tail"], warmup=options["warmup_steps"],
+                  milestones=list(options["milestones"]))
+    return config
+
+
+def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool = False) -> dict:
+    """Train ``net`` (built and seeded by the caller with ``torch.manual_seed(seed)``) on the study's rendered crops
+    (cached under ``name``) with ``config``'s recipe (:func:`recipe_config`), one thread's process time counted;
+    score it every ``steps / evaluations`` steps on the first ``curve_people`` validation people and at the end on
+    all of them, with left/right inversions by view. The final metrics add ``params``, ``macs`` (real multiply-adds
+    of one crop) and ``gflops`` (the papers' convention). Chapters 03-07."""
+    from posebook.bench import count_params, gflops, real_macs
+    from posebook.train import Trainer
+
+    items = training_items(name, config, progress)
+    val = validation_set(config)
+    val_views = views(val)
+    curve_val = validation_set(dict(config, val_people=config["curve_people"]))
+    curve_views = views(curve_val)
+    every = max(1, config["steps"] // config["evaluations"])
+    trainer = Trainer(net, items, loss_fn, steps=config["steps"], batch_size=config["batch_size"],
+                      optimizer=config["optimizer"], lr=config["lr"], schedule=config["schedule"],
+                      cosine_tail=config["cosine_tail"], warmup_steps=config["warmup"],
+                      milestones=tuple(config["milestones"]), seed=seed, channels_last=True,
+                      validate=lambda m: scores(m, curve_val, views=curve_views)[0], val_every=every,
+                      log_every=max(1, config["steps"] // 50), progress=progress)
+    clock = time.process_time()
+    history = trainer.fit()
+    final, _ = scores(trainer.model, val, views=val_views)
+    final["cpu_minutes"] = (time.process_time() - clock) / 60
+    final["params"] = count_params(trainer.model)
+    size = tuple(config["input_size"])
+    final["macs"] = real_macs(trainer.model, size)
+    final["gflops"] = gflops(trainer.model, size)
+    curves = [{k: v for k, v in h.items() if k in ("step", "loss", "lr", "AP", "PCK@0.1", "PCK@0.2")
+               or k.startswith("inversion.")} for h in history]
+    return {"curves": curves, "final": final, "val_people": len(val), "device": str(trainer.device)}

@@ -15,8 +15,12 @@ import posebook
 FORMAT = "posebook.study/1"
 ENV_VAR = "POSEBOOK_STUDIES"
 PROFILES = ("smoke", "cpu", "gpu")
-MIN_SEEDS = 3                                            # a trained variant's seeds, at least
-MIN_VAL_PEOPLE = {"smoke": 1, "cpu": 200, "gpu": 200}   # validation people a trained run must be scored on
+PROTOCOL = 2  # the protocol of new declarations: at least 5 seeds per trained variant, 500 validation people (cpu,
+# gpu); protocol 1 (3 seeds, 200 people) is that of the records made before it, which are read until rerun
+MIN_SEEDS = {1: 3, 2: 5}                                 # a trained variant's seeds, at least, by protocol
+MIN_VAL_PEOPLE = {1: {"smoke": 1, "cpu": 200, "gpu": 200},  # validation people a trained run must be scored on
+                  2: {"smoke": 1, "cpu": 500, "gpu": 500}}
+SMOKE_SEEDS = 2  # the smoke profile (plumbing, not evidence) may declare as few seeds as this
 VERDICTS = ("shown", "not shown", "contradicted")
 RULE = "welch-1"  # the verdict rule of declared claims (posebook.stats.welch_verdict); records without a declaration
 # digest were made before declarations were stored and are read with the seed-range rule (:func:`verdict`)
@@ -69,6 +73,8 @@ class Claim:
     effect: tuple[str, str]
     sign: int = 1
     seeds: tuple[int, ...] = (0, 1, 2)
+    protocol: int = 1
+    profile: str | None = None  # the profile declaring it (the smoke profile may use fewer seeds)
 
     def __post_init__(self):
         where = f"claim {self.chapter}/{self.name}"
@@ -83,14 +89,19 @@ class Claim:
             raise ValueError(f"{where}: sign={self.sign!r} must be +1 or -1 (the claimed sign of the effect)")
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"{where}: seeds={self.seeds!r} must be distinct and not empty")
-        if any(v.kind == "trained" for v in self.variants) and len(self.seeds) < MIN_SEEDS:
-            raise ValueError(f"{where}: a trained comparison needs at least {MIN_SEEDS} seeds, got {self.seeds}")
+        if self.protocol not in MIN_SEEDS:
+            raise ValueError(f"{where}: protocol={self.protocol!r}; expected one of {sorted(MIN_SEEDS)}")
+        least = SMOKE_SEEDS if self.profile == "smoke" else MIN_SEEDS[self.protocol]
+        if any(v.kind == "trained" for v in self.variants) and len(self.seeds) < least:
+            raise ValueError(f"{where}: a trained comparison of protocol {self.protocol} needs at least {least} "
+                             f"seeds, got {self.seeds}")
 
     def declaration(self) -> dict:
         """What is fixed before a claim runs: its variants (name, kind, config, the key read, the run read through
-        ``of``), metric, claimed sign and effect, seeds, and the verdict rule. Not its wording (``statement``,
-        ``paper``) nor the code of the runs. Chapter 03."""
-        return _plain({"rule": RULE, "chapter": self.chapter, "claim": self.name, "metric": self.metric,
+        ``of``), metric, claimed sign and effect, seeds, the verdict rule and (from protocol 2) the protocol. Not its
+        wording (``statement``, ``paper``) nor the code of the runs. Chapter 03."""
+        extra = {"protocol": self.protocol} if self.protocol > 1 else {}
+        return _plain({**extra, "rule": RULE, "chapter": self.chapter, "claim": self.name, "metric": self.metric,
                        "sign": self.sign, "effect": list(self.effect), "seeds": list(self.seeds),
                        "variants": [{"name": v.name, "kind": v.kind, "config": v.config, "read": v.read, "of": v.of}
                                     for v in self.variants]})

@@ -61,6 +61,10 @@ def read_record(path: str | os.PathLike, claim: Claim | None = None, variant: Va
                          if record["config"].get(k) != _plain(variant.config).get(k))
         raise ValueError(f"study record {path}: made with another config than the chapter now declares (differs "
                          f"in {changed}); delete the record to rerun it, or restore the declaration")
+    if claim is not None and claim.protocol > 1 and "declaration" not in record:
+        raise ValueError(f"study record {path}: made before declarations were stored, but {claim.chapter}/"
+                         f"{claim.name} is declared under protocol {claim.protocol}; no verdict is given from it. "
+                         f"Delete the claim's records to rerun it")
     if claim is not None and "declaration" in record and record["declaration"] != claim.digest:
         raise ValueError(f"study record {path}: made under another declaration of {claim.chapter}/{claim.name} "
                          f"(digest {record['declaration']}, the chapter now declares {claim.digest}: its variants, "

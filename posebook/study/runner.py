@@ -96,12 +96,12 @@ def _make_record(run: Run, profile: str, out: dict, minutes: float, command: str
         raise ValueError(f"{where}: the run's final metrics lack a finite {key!r} (the claim's metric); it gave "
                          f"{sorted(out['final'])}")
     val_people = out.get("val_people")
-    if run.variant.kind == "trained" and not (isinstance(val_people, int) and
-                                              val_people >= MIN_VAL_PEOPLE[profile]):
-        raise ValueError(f"{where}: a trained run of the {profile} profile must be scored on at least "
-                         f"{MIN_VAL_PEOPLE[profile]} validation people, got val_people={val_people!r}")
+    least = MIN_VAL_PEOPLE[run.claim.protocol][profile]
+    if run.variant.kind == "trained" and not (isinstance(val_people, int) and val_people >= least):
+        raise ValueError(f"{where}: a trained run of the {profile} profile (protocol {run.claim.protocol}) must be "
+                         f"scored on at least {least} validation people, got val_people={val_people!r}")
     return {"format": FORMAT, "chapter": run.claim.chapter, "claim": run.claim.name, "variant": run.variant.name,
-            "declaration": run.claim.digest, "kind": run.variant.kind, "profile": profile, "seed": run.seed, "config": run.variant.config,
+            "declaration": run.claim.digest, "protocol": run.claim.protocol, "kind": run.variant.kind, "profile": profile, "seed": run.seed, "config": run.variant.config,
             "curves": list(out.get("curves", [])), "final": out["final"], "val_people": val_people,
             "minutes": round(minutes, 3), "device": str(out.get("device", posebook.device())),
             "machine": machine(), "threads": _threads(), "torch": str(torch_version), "posebook": posebook.__version__,
