@@ -42,9 +42,17 @@ def test_verdict_is_not_shown_for_an_incomplete_study():
     assert study.verdict([], [0.5]) == "not shown"
 
 
-def test_a_trained_claim_needs_three_seeds():
-    with pytest.raises(ValueError, match="at least 3 seeds"):
-        Claim(TOY, "c", "s", "m", "p", (Variant("a", _probe), Variant("b", _probe)), ("a", "b"), seeds=(0, 1))
+def test_a_trained_claim_needs_three_seeds_under_protocol_1_and_five_under_protocol_2():
+    variants = (Variant("a", _probe), Variant("b", _probe))
+    with pytest.raises(ValueError, match="protocol 1 needs at least 3 seeds"):
+        Claim(TOY, "c", "s", "m", "p", variants, ("a", "b"), seeds=(0, 1))
+    with pytest.raises(ValueError, match="protocol 2 needs at least 5 seeds"):
+        Claim(TOY, "c", "s", "m", "p", variants, ("a", "b"), seeds=(0, 1, 2, 3), protocol=2)
+    Claim(TOY, "c", "s", "m", "p", variants, ("a", "b"), seeds=(0, 1, 2, 3, 4), protocol=2)
+    Claim(TOY, "c", "s", "m", "p", variants, ("a", "b"), seeds=(0, 1), protocol=2, profile="smoke")  # plumbing
+    with pytest.raises(ValueError, match="protocol=3"):
+        Claim(TOY, "c", "s", "m", "p", variants, ("a", "b"), protocol=3)
+    assert study.PROTOCOL == 2 and study.MIN_SEEDS[2] == 5 and study.MIN_VAL_PEOPLE[2]["cpu"] == 500
 
 
 def test_chapters_are_named_by_stem_or_number():
@@ -182,6 +190,37 @@ def test_a_trained_run_needs_200_validation_people_on_cpu(toy, monkeypatch):
     with pytest.raises(ValueError, match="at least 200 validation people, got val_people=40"):
         _run("cpu")
     assert [s for s, _ in _run("smoke")] == ["done"] * 6  # smoke runs may use a handful
+
+
+def test_a_protocol_2_run_needs_500_validation_people_and_its_record_says_its_protocol(toy, monkeypatch):
+    def declared(people):
+        return lambda p: [Claim(TOY, "p2", "s", "m", "p", (Variant("x", _trained, {"value": 1, "people": people}),
+                                                           Variant("y", _trained, {"value": 0, "people": 500})),
+                                ("x", "y"), seeds=(0, 1, 2, 3, 4), protocol=2)]
+
+    monkeypatch.setattr(sys.modules["posebook.studies._toy"], "claims", declared(250))
+    with pytest.raises(ValueError, match=r"\(protocol 2\) must be scored on at least 500 validation people"):
+        _run("cpu")
+    monkeypatch.setattr(sys.modules["posebook.studies._toy"], "claims", declared(500))
+    assert [s for s, _ in _run("cpu")] == ["done"] * 10
+    record = json.loads((toy / "cpu" / TOY / "p2" / "x-seed0.json").read_text())
+    assert record["protocol"] == 2 and record["val_people"] == 500
+
+
+def test_a_protocol_2_claim_refuses_records_without_a_digest(toy, monkeypatch):
+    claim = Claim(TOY, "p2", "s", "m", "p", (Variant("x", _trained, {"value": 1, "people": 500}),
+                                             Variant("y", _trained, {"value": 0, "people": 500})),
+                  ("x", "y"), seeds=(0, 1, 2, 3, 4), protocol=2)
+    monkeypatch.setattr(sys.modules["posebook.studies._toy"], "claims", lambda p: [claim])
+    _run("cpu")
+    path = toy / "cpu" / TOY / "p2" / "y-seed3.json"
+    record = json.loads(path.read_text())
+    del record["declaration"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"y-seed3.json: made before declarations were stored.*protocol 2"):
+        study.load_claims(TOY, "cpu")
+    assert "protocol" not in Claim(TOY, "c", "s", "m", "p", claim.variants, ("x", "y")).declaration()
+    assert claim.declaration()["protocol"] == 2
 
 
 def test_a_run_without_the_claims_metric_writes_no_record(toy, monkeypatch):
@@ -417,3 +456,32 @@ def test_reading_helpers_print_numbers_quote_the_paper_and_follow_read_variants(
     _run(only=["trained_claim"])
     summary = next(c for c in study.load_claims(TOY, "cpu") if c["claim"] == "trained_claim")
     assert reading.compared_means(declared["trained_claim"], summary) == "x 0.601 vs y 0.501 (m)"
+
+
+def test_claim_texts_say_the_rule_the_verdict_and_what_it_means_against_the_paper(toy):
+    from posebook.study import reading
+
+    declared = {c.name: c for c in _toy_claims("cpu")}
+    claim = declared["trained_claim"]
+    empty = reading.claim_texts(claim, None, "cpu", "python -m posebook.study toy")
+    assert empty["x"] == empty["effect"] == empty["verdict"] == empty["rule"] == "not yet measured"
+    assert "0 of 6 runs recorded): python -m posebook.study toy." in empty["status"]
+    _run(only=["trained_claim"])
+    summary = next(c for c in study.load_claims(TOY, "cpu") if c["claim"] == "trained_claim")
+    texts = reading.claim_texts(claim, summary, "cpu", "cmd")
+    assert texts["x"] == "0.601 (0.600 to 0.602)" and texts["effect"] == "+0.100" and texts["people"] == "250"
+    assert summary["verdict"] == "shown" and texts["verdict"] == "shown" and texts["reading"].startswith("As the paper")
+    assert texts["rule"].startswith("Welch's one-sided t test in the claimed direction gives p = ")
+    assert "smallest effect this design detects 80% of the time is" in texts["rule"]
+    assert texts["status"] == "All 6 runs are recorded in the cpu profile."
+    against = dict(summary, verdict="contradicted")
+    assert reading.claim_texts(claim, against, "cpu", "cmd")["verdict"] == "contradicted (against the paper)"
+    assert reading.claim_texts(claim, against, "cpu", "cmd")["reading"].startswith("Against the paper")
+    null = reading.claim_texts(claim, dict(summary, verdict="not shown"), "cpu", "cmd")["reading"]
+    assert null.startswith("Not shown") and f"an effect of {reading.number(summary['welch']['detectable'])}" in null
+    legacy = reading.claim_texts(claim, dict(summary, rule="seed-range"), "cpu", "cmd")["rule"]
+    assert legacy.startswith("the seed-range rule")
+    partial = reading.claim_texts(claim, dict(summary, complete=False), "cpu", "cmd")
+    assert partial["verdict"] == "shown (incomplete)" and "no verdict yet" in partial["reading"]
+    table = reading.claim_table(claim, summary)
+    assert "| x | 3 of 3 | 0.601 | 0.600 to 0.602 | 250 |" in table and "verdict: shown" in table

@@ -21,40 +21,66 @@ def claims(profile: str) -> dict:
 
 def test_chapter_07_declares_table_6_fig_5_and_the_receptive_field_probes():
     declared = claims("cpu")
-    assert list(declared) == ["repeated_fusion", "fusion_receptive_field", "output_receptive_field",
-                              "high_resolution"]
+    assert list(declared) == ["repeated_fusion", "fusion_inversion", "fusion_receptive_field",
+                              "output_receptive_field", "high_resolution"]
     fusion, resolution = declared["repeated_fusion"], declared["high_resolution"]
-    assert [v.config["exchange"] for v in fusion.variants] == ["final", "across_stages", "all"]
-    assert fusion.effect == ("all", "final") and fusion.metric == "PCK@0.2"
+    assert [v.config["kwargs"]["exchange"] for v in fusion.variants] == ["final", "across_stages", "all"]
+    assert fusion.effect == ("all", "final") and fusion.metric == "PCK@0.1"
+    inversion = declared["fusion_inversion"]
+    assert inversion.metric == "inversion.back" and inversion.sign == -1
+    assert [v.of for v in inversion.variants] == [f"repeated_fusion/{e}" for e in H.EXCHANGES]
     assert "70.8 / 71.9 / 73.4 AP" in fusion.paper and "Table 6" in fusion.paper
     assert "74.4 / 68.9 / 55.0 AP" in resolution.paper and "Fig. 5" in resolution.paper
     assert resolution.variant("stride4").of == "repeated_fusion/all" and resolution.effect == ("stride4", "stride16")
-    # the variants differ from the full HRNet in the one setting they test, nothing else
+    # the variants differ from the full HRNet in the one setting they test, nothing else; the heads equally wide
     full = fusion.variant("all").config
     for v in [*fusion.variants, *resolution.variants[1:]]:
-        assert {k for k in full if v.config[k] != full[k]} <= {"exchange", "head_stride"}
-    assert [v.config["head_stride"] for v in resolution.variants[1:]] == [8, 16]
+        assert {k for k in full if v.config[k] != full[k]} <= {"kwargs"}
+        assert {k for k in full["kwargs"] if v.config["kwargs"][k] != full["kwargs"][k]} <= {"exchange",
+                                                                                            "head_stride"}
+        assert v.config["kwargs"]["head_channels"] == full["kwargs"]["width"]
+    assert [v.config["kwargs"]["head_stride"] for v in resolution.variants[1:]] == [16]
     for claim in declared.values():
         assert ("Fig." in claim.paper or "Table" in claim.paper or "no figure" in claim.paper) and ".md" not in claim.paper
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])
-def test_trained_variants_have_three_seeds_200_validation_people_and_probes_no_training_budget(profile):
+def test_trained_variants_have_five_seeds_500_validation_people_the_recipe_and_probes_no_training_budget(profile):
+    from posebook.recipe import recipe
+
+    rec = recipe(profile)
     for claim in claims(profile).values():
-        assert len(claim.seeds) >= 3
+        assert len(claim.seeds) >= 5 and claim.protocol == 2
         for v in claim.variants:
             if v.kind == "trained" and v.of is None:
-                assert v.config["val_people"] >= 200 and v.config["scene"] == {} and v.config["max_people"] >= 2
+                assert v.config["val_people"] >= 500 and v.config["scene"] == {} and v.config["max_people"] >= 2
+                assert tuple(v.config["input_size"]) == rec.input_size and v.config["lr"] == rec.lr
+                assert v.config["schedule"] == rec.schedule and v.config["augment"]["scale"] == rec.augment.scale
             if v.kind == "probe":
                 assert "steps" not in v.config and "lr" not in v.config
 
 
-def test_the_cpu_model_is_chapter_07s_live_model():
-    from posebook.bench import CHAPTERS
+def test_the_cpu_model_is_chapter_07s_reference_with_equal_head_widths():
+    from posebook.learn import reference
 
-    name, kwargs, size, _ = CHAPTERS["07"]
+    ref = reference("07")
     config = claims("cpu")["repeated_fusion"].variant("all").config
-    assert name == "hrnet" and config["model"] == kwargs and tuple(config["input_size"]) == size
+    assert config["model"] == ref.model == "hrnet"
+    assert config["kwargs"] == dict(ref.kwargs, exchange="all", head_stride=4, head_channels=ref.kwargs["width"])
+    assert config["codec"] == {"unbiased": True} and not config["pretrained"]  # DARK targets, from scratch
+
+
+def test_equal_head_widths_add_one_projection_and_keep_the_official_network_without_them():
+    from posebook import models
+
+    size = dict(num_joints=17, width=4, stem_width=8, layer1_blocks=1, stage_blocks=1)
+    official = models.create("hrnet", **size)
+    assert not hasattr(official, "head_transition") and official.final_layer.in_channels == 4
+    wide = models.create("hrnet", head_stride=16, head_channels=4, **size)
+    assert wide.final_layer.in_channels == 4 and wide.head_transition[0].in_channels == 16
+    assert wide(torch.randn(1, 3, 64, 64)).shape == (1, 17, 16, 16)
+    with pytest.raises(ValueError, match="head_channels"):
+        models.create("hrnet", head_channels=0, **size)
 
 
 # ---- the probe ---------------------------------------------------------------------------------------------------
@@ -102,26 +128,29 @@ def test_chapter_07_smoke_study_of_one_trained_claim_end_to_end(tmp_path, monkey
     monkeypatch.setenv(study.ENV_VAR, str(tmp_path / "studies"))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     assert study.main(["07", "--profile", "smoke", "--only", "high_resolution"]) == 0
-    assert capsys.readouterr().out.count("done") == 9  # stride4 is repeated_fusion/all's runs
+    assert capsys.readouterr().out.count("done") == 4  # stride4 is repeated_fusion/all's runs
     folder = tmp_path / "studies" / "smoke" / "07_hrnet"
-    record = json.loads((folder / "high_resolution" / "stride16-seed2.json").read_text())
-    assert record["config"]["head_stride"] == 16 and record["config"]["exchange"] == "all"
-    assert record["val_people"] >= 4 and record["kind"] == "trained" and record["seed"] == 2
-    assert {"AP", "PCK@0.2", "PCK@0.1", "error.jitter", "error.inversion", "params", "gflops"} <= set(record["final"])
+    record = json.loads((folder / "high_resolution" / "stride16-seed1.json").read_text())
+    assert record["config"]["kwargs"]["head_stride"] == 16 and record["config"]["kwargs"]["exchange"] == "all"
+    assert record["val_people"] >= 4 and record["kind"] == "trained" and record["seed"] == 1
+    assert record["protocol"] == 2 and record["declaration"] == claims("smoke")["high_resolution"].digest
+    assert {"AP", "PCK@0.2", "PCK@0.1", "error.jitter", "error.inversion", "params", "gflops", "macs",
+            "inversion.back", "inversion.side", "cpu_minutes"} <= set(record["final"])
     assert [p["step"] for p in record["curves"] if "AP" in p] == [2, 4]
     assert (folder / "repeated_fusion" / "all-seed0.json").exists()
     assert not (folder / "high_resolution" / "stride4-seed0.json").exists()
     assert study.main(["07", "--profile", "smoke", "--only", "output_receptive_field"]) == 0
-    assert capsys.readouterr().out.count("done") == 9
+    assert capsys.readouterr().out.count("done") == 6
     assert study.main(["summary", "--json", "--profile", "smoke", "--root", str(tmp_path / "studies")]) == 0
     entries = {c["claim"]: c for c in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
                if c["chapter"] == "07_hrnet"}
     assert entries["high_resolution"]["complete"] and entries["output_receptive_field"]["complete"]
-    assert [len(v["values"]) for v in entries["high_resolution"]["variants"]] == [3, 3, 3]
-    assert entries["high_resolution"]["verdict"] in study.VERDICTS
+    assert [len(v["values"]) for v in entries["high_resolution"]["variants"]] == [2, 2]
+    assert entries["high_resolution"]["verdict"] in study.VERDICTS and entries["high_resolution"]["preregistered"]
+    assert entries["high_resolution"]["rule"] == study.RULE
     assert entries["fusion_receptive_field"]["verdict"] in study.VERDICTS
     assert not entries["repeated_fusion"]["complete"]  # final and across_stages not run
     assert study.main(["07", "--profile", "smoke", "--dry-run"]) == 0
     plan = capsys.readouterr().out
-    assert "24 runs declared, 6 to run" in plan and plan.count("recorded") == 18
-    assert "repeated_fusion/across_stages seed 2" in plan and "ms/step" in plan and "estimated total:" in plan
+    assert "14 runs declared, 4 to run" in plan and plan.count("recorded") == 10
+    assert "repeated_fusion/across_stages seed 1" in plan and "ms/step" in plan and "estimated total:" in plan
