@@ -146,17 +146,19 @@ def _model_command(args) -> None:
 
 # ---- bench train: the Trainer's step on a chapter's model ---------------------------------------------------------
 
-# the cpu profile's model and input size of the chapters that train (their ``posebook.sized(cpu=...)`` cells in
-# notebooks/03_stacked_hourglass.ipynb and notebooks/07_hrnet.ipynb; tests/test_bench_train.py checks they agree):
-# chapter -> (model name, constructor arguments, input (H, W), batch)
-# the cpu-profile model, input size and batch of each chapter's study (posebook.studies; the live runs replicate one
-# of its variants). Written out here because the studies import this module; a test keeps the two equal.
-CHAPTERS = {
-    "03": ("hourglass", {"stacks": 2, "channels": 52, "num_joints": 17, "order": 3}, (128, 96), 32),
-    "04": ("simple_baseline", {"depth": 50, "width": 8, "deconv_channels": 32}, (128, 96), 32),
-    "05": ("cpn", {"depth": 50, "width": 8, "pyramid_channels": 32}, (128, 96), 32),
-    "07": ("hrnet", {"width": 8, "stem_width": 16, "layer1_blocks": 1, "stage_blocks": 1}, (128, 96), 32),
-}
+TRAIN_CHAPTERS = ("03", "04", "05", "06", "07")  # chapters whose reference network ``--chapter`` times
+
+
+def chapter_setting(chapter: str) -> tuple[str, dict, tuple[int, int], int]:
+    """(model name, constructor arguments, input (H, W), batch) of a chapter's reference network at the cpu
+    recipe's size (:data:`posebook.learn.REFERENCES`, :func:`posebook.recipe.recipe`): what the chapter's live run
+    and its study train. Chapter 01."""
+    from posebook import learn
+    from posebook.keypoints import COCO
+    from posebook.recipe import recipe
+
+    ref, rec = learn.reference(chapter), recipe("cpu")
+    return ref.model, dict(ref.kwargs, num_joints=COCO.num_keypoints), tuple(rec.input_size), rec.batch_size
 
 
 class _RandomPoses(torch.utils.data.Dataset):
@@ -231,7 +233,7 @@ def _train_command(argv: list[str]) -> None:
                                      description="samples/s and ms of one training step (forward, loss, backward, "
                                                  "optimizer) of a chapter's model, as the Trainer runs it")
     parser.add_argument("name", nargs="?", help="a registered model (or use --chapter)")
-    parser.add_argument("--chapter", choices=sorted(CHAPTERS), help="the cpu profile's model and input size of a "
+    parser.add_argument("--chapter", choices=TRAIN_CHAPTERS, help="the cpu profile's model and input size of a "
                                                                      "chapter")
     parser.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
     parser.add_argument("--input", type=_parse_size, help="H x W, e.g. 256x192 (default: the chapter's, or 256x192)")
@@ -249,7 +251,7 @@ def _train_command(argv: list[str]) -> None:
         parser.error(f"--steps must be >= 1, --warmup >= 0 and --batch >= 1; got {args.steps}, {args.warmup}, "
                      f"{args.batch}")
     if args.chapter:
-        name, kwargs, size, batch = CHAPTERS[args.chapter]
+        name, kwargs, size, batch = chapter_setting(args.chapter)
         kwargs = {**kwargs, **_parse_kwargs(args.arg)}
         origin = f" (chapter {args.chapter}, cpu profile)"
     else:

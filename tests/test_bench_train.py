@@ -80,15 +80,15 @@ def _profile_settings(notebook, monkeypatch) -> dict:
     return namespace["cfg"]
 
 
-def test_chapter_shortcuts_are_the_chapters_cpu_study_sizes():
-    from posebook.studies import hrnet, stacked_hourglass
+def test_chapter_shortcuts_are_the_chapters_reference_networks_at_the_cpu_recipe():
+    from posebook import learn
+    from posebook.studies import hrnet
 
-    cfg = stacked_hourglass.SIZES["cpu"]
-    assert bench.CHAPTERS["03"] == ("hourglass", {"stacks": cfg["stacks"], "channels": cfg["channels"],
-                                                  "num_joints": 17, "order": cfg["order"]},
-                                    cfg["input_size"], cfg["batch_size"])
-    cfg = hrnet.SIZES["cpu"]
-    assert bench.CHAPTERS["07"] == ("hrnet", cfg["model"], cfg["input_size"], cfg["batch_size"])
+    for chapter in bench.TRAIN_CHAPTERS:
+        ref = learn.reference(chapter)
+        assert bench.chapter_setting(chapter) == (ref.model, dict(ref.kwargs, num_joints=17), (96, 64), 32)
+    study = hrnet.claims("cpu")[0].variant("all").config  # chapter 07's study trains the same network
+    assert {k: v for k, v in study["kwargs"].items() if k in learn.reference("07").kwargs} == learn.reference("07").kwargs
 
 
 @pytest.mark.parametrize("name, kwargs, size", [

@@ -10,6 +10,7 @@ from __future__ import annotations
 CHAPTERS: dict[str, str] = {
     "01_data": "data",
     "03_stacked_hourglass": "stacked_hourglass",
+    "04_simple_baseline": "simple_baseline",
     "05_cpn": "cpn",
     "06_mspn": "mspn",
     "07_hrnet": "hrnet",

@@ -24,13 +24,10 @@ import torch
 from torch import nn
 
 import posebook
-from posebook import models
 from posebook.bench import count_params
-from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss
 from posebook.study import Claim, RenderedItems, Variant
 from posebook.studies import topdown
-from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapter reads them here)
 
 CHAPTER = "07_hrnet"
 EXCHANGES = ("final", "across_stages", "all")  # Table 6's rows: 1, 3 and 8 fusions
@@ -124,7 +121,7 @@ def claims(profile: str) -> list[Claim]:
 
 
 def _model(config: dict) -> nn.Module:
-    return models.create(config["model"], num_joints=COCO.num_keypoints, **config["kwargs"])
+    return topdown.recipe_model(config)
 
 
 # ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------

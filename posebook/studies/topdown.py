@@ -250,16 +250,23 @@ TRAINER_KEYS = ("steps", "batch_size", "optimizer", "lr", "schedule", "cosine_ta
 
 def recipe_config(profile: str, model: str, kwargs: dict, steps: int, targets: str = "gaussian",
                   pretrained: bool = False, train_items: int | None = None, val_people: int = 500,
-                  curve_people: int = 200, evaluations: int = 4) -> dict:
+                  curve_people: int = 200, evaluations: int = 4, input_size: tuple[int, int] | None = None,
+                  heatmap_size: tuple[int, int] | None = None) -> dict:
     """A protocol-2 study config: the data and trainer settings of ``profile``'s recipe (:mod:`posebook.recipe`,
     as the chapters' reference networks train, :mod:`posebook.learn`), ``models.create(model, **kwargs)``, ``steps``
     steps, the final score on ``val_people`` validation people (by view) and ``evaluations`` curve points on the
-    first ``curve_people``. Everything a run depends on is in the config, so the declaration's digest covers it.
-    Chapters 03-07."""
+    first ``curve_people``. ``input_size`` and ``heatmap_size`` replace the recipe's (the target's sigma follows the
+    recipe's rule for the new map). Everything a run depends on is in the config, so the declaration's digest covers
+    it. Chapters 03-07."""
+    from dataclasses import replace
+
     from posebook import learn
     from posebook.recipe import recipe
 
     rec = recipe(profile)
+    if input_size is not None or heatmap_size is not None:
+        rec = replace(rec, input_size=tuple(input_size or rec.input_size),
+                      heatmap_size=tuple(heatmap_size or rec.heatmap_size))
     ref = learn.Reference("study", model, dict(kwargs), targets=targets, steps=steps, pretrained=pretrained,
                           train_items=train_items or learn.Reference.train_items)
     smoke = profile == "smoke"
@@ -272,6 +279,20 @@ def recipe_config(profile: str, model: str, kwargs: dict, steps: int, targets: s
                   cosine_tail=options["cosine_tail"], warmup=options["warmup_steps"],
                   milestones=list(options["milestones"]))
     return config
+
+
+def recipe_model(config: dict):
+    """The network of a protocol-2 config: ``models.create(config["model"], **config["kwargs"])`` for COCO's
+    keypoints, its ResNet trunk loaded from the shipped pretrained one when ``config["pretrained"]``
+    (:func:`posebook.learn.pretrained_trunk`, standing in for the papers' ImageNet start). Seed the RNG first.
+    Chapters 03-07."""
+    from posebook import learn, models
+    from posebook.weights import load_trunk
+
+    net = models.create(config["model"], num_joints=COCO.num_keypoints, **config["kwargs"])
+    if config.get("pretrained"):
+        load_trunk(net, learn.pretrained_trunk(), source=str(learn.TRUNK_FILE))
+    return net
 
 
 def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool = False) -> dict:
