@@ -323,6 +323,42 @@ def describe(settings: dict) -> str:
             f"{s['steps']} steps of batch {s['batch_size']} with the {s['recipe']['recipe']} recipe")
 
 
+def live_train_set(settings: dict, progress: bool = False):
+    """The synthetic training crops of a live run's :func:`live_settings`: rendered once and cached on disk in the
+    smoke and cpu profiles (``settings["rendered"]``), drawn on the fly in gpu and full. Chapters 03-07."""
+    if settings["rendered"]:
+        return topdown.training_items(f"learn-{reference(settings['chapter']).chapter[:2]}", settings, progress)
+    return topdown.synthetic_train_set(topdown.data_settings(settings), settings["train_items"])
+
+
+def live_validation(settings: dict) -> tuple:
+    """(the synthetic validation people of a live run's :func:`live_settings`, their views by person for
+    :func:`posebook.studies.topdown.scores`). Chapters 03-07."""
+    val_set = topdown.validation_set(settings)
+    return val_set, topdown.views(val_set)
+
+
+def live_trainer(settings: dict, train_set, val_set=None, views: dict | None = None, seed: int = 0,
+                 progress: bool = True, plot: bool = False, checkpoint=None):
+    """The :class:`posebook.train.Trainer` of a live run: the reference network of ``settings``
+    (:func:`live_settings`; ``torch.manual_seed(seed)`` first), its paper's loss, the profile's recipe for
+    ``settings["steps"]`` at ``settings["batch_size"]``, ``settings["validations"]`` validations on ``val_set``
+    (none without one) and a checkpoint every quarter of the run (to ``checkpoint`` when given). Used by
+    :func:`live_run` and ``python -m posebook.train``. Chapters 01 and 03-07."""
+    from posebook.train import Trainer
+
+    ref, rec = reference(settings["chapter"]), recipe(settings["profile"])
+    torch.manual_seed(seed)
+    net = build(ref, settings["profile"])
+    steps = settings["steps"]
+    options = dict(rec.trainer_options(steps), batch_size=settings["batch_size"])
+    validate = None if val_set is None else (lambda m: topdown.scores(m, val_set, views=views)[0])
+    return Trainer(net, train_set, loss(ref, net), seed=seed, num_workers=settings["num_workers"],
+                   validate=validate, val_every=max(1, steps // settings["validations"]),
+                   log_every=max(1, steps // 50), progress=progress, plot=plot, checkpoint=checkpoint,
+                   checkpoint_every=max(1, steps // 4), **options)
+
+
 def live_run(chapter: str, profile_name: str | None = None, data: tuple | None = None, seed: int = 0,
              progress: bool = True, plot: bool = False) -> LiveRun:
     """Train (or load from the cache) ``chapter``'s reference network with the profile's recipe, the way
@@ -333,31 +369,20 @@ def live_run(chapter: str, profile_name: str | None = None, data: tuple | None =
     the chapter, the profile, its settings and the library's source (:func:`posebook.checkpoints.checkpoint_path`):
     a second execution loads it. Chapters 03-07."""
     from posebook.checkpoints import load_or_train
-    from posebook.train import Trainer
 
     settings = live_settings(chapter, profile_name)
-    ref, rec = reference(chapter), recipe(settings["profile"])
     if data is not None:
         train_set, val_set = data
         views = None
     else:
-        train_set = (topdown.training_items(f"learn-{ref.chapter[:2]}", settings, progress) if settings["rendered"]
-                     else topdown.synthetic_train_set(topdown.data_settings(settings), settings["train_items"]))
-        val_set = topdown.validation_set(settings)
-        views = topdown.views(val_set)
+        train_set = live_train_set(settings, progress)
+        val_set, views = live_validation(settings)
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    net = build(ref, settings["profile"])
-    steps = settings["steps"]
-    options = dict(rec.trainer_options(steps), batch_size=settings["batch_size"])
-    trainer = Trainer(net, train_set, loss(ref, net), seed=seed, num_workers=settings["num_workers"],
-                      validate=lambda m: topdown.scores(m, val_set, views=views)[0],
-                      val_every=max(1, steps // settings["validations"]), log_every=max(1, steps // 50),
-                      progress=progress, plot=plot, checkpoint_every=max(1, steps // 4), **options)
+    trainer = live_trainer(settings, train_set, val_set, views, seed=seed, progress=progress, plot=plot)
     key = {k: v for k, v in settings.items() if k not in ("trial",)}
     if data is not None:
         key["data"] = f"{type(train_set).__name__}({len(train_set)}), {type(val_set).__name__}({len(val_set)})"
-    load_or_train(trainer, ref.chapter, dict(key, seed=seed), settings["profile"])
+    load_or_train(trainer, settings["chapter"], dict(key, seed=seed), settings["profile"])
     final = next(h for h in reversed(trainer.history) if "AP" in h)
     return LiveRun(settings=settings, model=trainer.model.eval(), train_set=train_set, val_set=val_set,
                    history=trainer.history, scores={k: v for k, v in final.items() if k not in ("step",)},
