@@ -23,6 +23,14 @@ the uninterrupted one would, with any number of workers. (A model that draws at 
 instance, draws from torch's global generator, which is not part of a checkpoint.) On CUDA the Trainer uses mixed
 precision (bf16 where supported, else fp16 with a GradScaler); ``channels_last`` where it measures faster
 (:data:`CHANNELS_LAST`). Explained in chapter 03 (Stacked Hourglass).
+
+Several processes (``torchrun``): when a ``torch.distributed`` process group of more than one process is initialised
+before the Trainer is made, it trains the model wrapped in ``DistributedDataParallel``; ``batch_size`` is the global
+batch and each process (rank) takes its share of every global batch (:func:`rank_share`), so the ranks' batches of a
+step together are the batch one process would take, and the data position of a checkpoint means the same on every
+rank. Only rank 0 validates, shows the bar and writes checkpoints. ``python -m posebook.train``
+(:func:`posebook.train.cli.main`) trains a chapter's reference network from the command line, in one process or under
+``torchrun``.
 """
 from __future__ import annotations
 
@@ -83,6 +91,35 @@ def _loader_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
 
 
+# ---- several processes: the ranks' shares ----------------------------------------------------------------------
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: ``torch.distributed``'s when its process group is initialised (as
+    ``torchrun`` and :func:`posebook.train.cli.main` do), else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_share(order: Sequence[int], rank: int, world_size: int, batch_size: int) -> list[int]:
+    """Rank ``rank``'s items of an epoch ``order`` when ``world_size`` processes train with a global batch of
+    ``batch_size``: items ``rank``, ``rank + W``, ``rank + 2W``, ... of the order's whole batches (the tail that fills
+    no batch is dropped, as one process drops it).
+
+    Batch ``k`` of every rank (``batch_size / W`` items each) together is batch ``k`` of one process, so the shares
+    are disjoint and their union is the epoch of one process. Raises ValueError when ``batch_size`` is not a
+    multiple of ``world_size``. Chapter 03."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank_share: rank {rank} of world size {world_size}; expected 0 <= rank < world size")
+    if batch_size < 1 or batch_size % world_size:
+        raise ValueError(f"a global batch of {batch_size} does not split evenly over {world_size} processes: "
+                         f"choose a batch that is a multiple of the number of processes")
+    whole = len(order) // batch_size * batch_size
+    return list(order[rank:whole:world_size])
+
+
 # ---- optimizer and schedule ------------------------------------------------------------------------------------
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -134,7 +171,14 @@ class Trainer:
     ``dataset`` with ``seed = None`` gets ``seed`` (its augmentation then repeats run after run and on resume);
     ``set_epoch(epoch)`` is called on it each epoch when it has one. ``order="images"`` shuffles photos rather
     than people and keeps each photo's people together (:func:`epoch_order`; the dataset says which photo each item
-    crops with ``image_keys()``), so that its image cache decodes each photo once per epoch. Chapter 03.
+    crops with ``image_keys()``), so that its image cache decodes each photo once per epoch.
+
+    Under an initialised ``torch.distributed`` process group of W > 1 processes (:func:`world`) the model trains
+    wrapped in ``DistributedDataParallel`` (on the process's current CUDA device, or on the CPU with gloo),
+    ``batch_size`` is the global batch (each rank takes ``batch_size / W`` items of it, :func:`rank_share`; it
+    must divide), the logged loss is the mean over the ranks, and only rank 0 validates, shows the bar and writes
+    checkpoints (:meth:`save`). ``self.model`` stays the bare network: its state_dict and checkpoints are the same
+    as one process's. Chapter 03.
     """
 
     def __init__(self, model: nn.Module, dataset, loss_fn: Callable, *, steps: int, batch_size: int = 32,
@@ -156,13 +200,24 @@ class Trainer:
             raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
         if len(dataset) < batch_size:
             raise ValueError(f"the dataset has {len(dataset)} items, fewer than one batch of {batch_size}")
+        self.rank, self.world_size = world()
+        if self.world_size > 1 and batch_size % self.world_size:
+            raise ValueError(f"batch_size={batch_size} is the global batch of {self.world_size} processes and must "
+                             f"be a multiple of {self.world_size} (each process takes an equal share of it)")
         self.device = torch.device(device) if device is not None else posebook.device()
         cuda = self.device.type == "cuda"
+        if cuda and self.world_size > 1 and self.device.index is None:  # DDP needs the index: the process's device
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.amp_dtype = self._amp_dtype(cuda if amp is None else amp)
         self.channels_last = (CHANNELS_LAST.get(self.device.type, False) if channels_last is None
                               else bool(channels_last))
         self.model = model.to(self.device, memory_format=torch.channels_last if self.channels_last
                               else torch.preserve_format)
+        self.ddp = None  # the model wrapped in DistributedDataParallel when several processes train it
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         if getattr(dataset, "seed", 0) is None:  # an unseeded training set draws from the Trainer's seed
             dataset.seed = seed
         self.dataset, self.loss_fn = dataset, loss_fn
@@ -185,6 +240,11 @@ class Trainer:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     @property
+    def _net(self) -> nn.Module:
+        """What a training step calls: the model, or its DistributedDataParallel wrapper under several processes."""
+        return self.model if self.ddp is None else self.ddp
+
+    @property
     def steps_per_epoch(self) -> int:
         return len(self.dataset) // self.batch_size
 
@@ -197,7 +257,11 @@ class Trainer:
                 self.dataset.set_epoch(epoch)
             groups = self.dataset.image_keys() if self.order == "images" else None
             order = epoch_order(len(self.dataset), self.seed, epoch, groups)[batch * self.batch_size:]
-            loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order, drop_last=True,
+            batch_size = self.batch_size
+            if self.world_size > 1:  # this rank's share of each global batch
+                order = rank_share(order, self.rank, self.world_size, self.batch_size)
+                batch_size = self.batch_size // self.world_size
+            loader = DataLoader(self.dataset, batch_size=batch_size, sampler=order, drop_last=True,
                                 num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                                 generator=_loader_generator(self.seed, epoch))
             yield from loader
@@ -230,7 +294,7 @@ class Trainer:
         weight = (self._to_device(batch["target_weight"], "batch['target_weight']") if "target_weight" in batch
                   else None)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            loss = self.loss_fn(self.model(image), target, weight)
+            loss = self.loss_fn(self._net(image), target, weight)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; lower the LR "
                                      f"(now {self.optimizer.param_groups[0]['lr']:.3g}) or check the targets")
@@ -269,9 +333,10 @@ class Trainer:
         if self.plot:
             from posebook.viz import LivePlot, in_notebook
 
-            live = LivePlot() if in_notebook() else None
-        bar = tqdm(total=self.steps, initial=self.step, disable=not self.progress, desc="train", unit="step")
-        self.model.train()
+            live = LivePlot() if in_notebook() and self.rank == 0 else None
+        bar = tqdm(total=self.steps, initial=self.step, disable=not self.progress or self.rank != 0, desc="train",
+                   unit="step")
+        self._net.train()
         window, start = [], time.perf_counter()
         batches = self._batches()
         try:
@@ -282,14 +347,16 @@ class Trainer:
                     record = self._log(window, time.perf_counter() - start)
                     bar.set_postfix(loss=f"{record['loss']:.3g}", samples_s=f"{record['samples_per_s']:.0f}")
                     window, start = [], time.perf_counter()
-                if self.validate is not None and (self.step == self.steps or
-                                                  (self.val_every and self.step % self.val_every == 0)):
+                if self.validate is not None and self.rank == 0 and (
+                        self.step == self.steps or (self.val_every and self.step % self.val_every == 0)):
                     self.run_validation()
                 if live is not None and (self.step % self.log_every == 0 or self.step == end):
                     live.update(self.history)
                 if self.checkpoint is not None and (self.step == end or (
                         self.checkpoint_every and self.step % self.checkpoint_every == 0)):
                     self.save(self.checkpoint)
+            if self.ddp is not None:  # the last step updated each rank's BatchNorm statistics from its own share
+                self._share_buffers()
         finally:
             bar.close()
             batches.close()
@@ -297,8 +364,22 @@ class Trainer:
                 live.close()
         return self.history
 
+    def _share_buffers(self):
+        """Give every rank rank 0's buffers (BatchNorm statistics), as DDP does before each forward."""
+        import torch.distributed as dist
+
+        for buffer in self.model.buffers():
+            dist.broadcast(buffer, src=0)
+
     def _log(self, losses: list[float], seconds: float) -> dict:
-        record = {"step": self.step, "loss": float(np.mean(losses)),
+        loss = float(np.mean(losses))
+        if self.world_size > 1:  # the mean over the ranks' shares: the loss of the global batch
+            import torch.distributed as dist
+
+            total = torch.tensor([loss], dtype=torch.float64, device=self.device)
+            dist.all_reduce(total)
+            loss = total.item() / self.world_size
+        record = {"step": self.step, "loss": loss,
                   "lr": self.optimizer.param_groups[0]["lr"],
                   "samples_per_s": len(losses) * self.batch_size / max(seconds, 1e-9)}
         self.history.append(record)
@@ -318,17 +399,22 @@ class Trainer:
         return position if self.order == "items" else {**position, "order": self.order}
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the whole training state atomically (temp file, then os.replace)."""
+        """Write the whole training state atomically (temp file, then os.replace). Under several processes only
+        rank 0 writes (every rank returns the path)."""
         path = path if path is not None else self.checkpoint
         if path is None:
             raise ValueError("Trainer.save needs a path (or Trainer(checkpoint=...))")
+        if self.rank != 0:
+            return Path(path)
         return write_checkpoint(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike) -> "Trainer":
         """Restore a checkpoint written by :meth:`save`, so that ``fit()`` continues exactly where it stopped.
 
         The checkpoint's seed, batch size and dataset length must be this Trainer's (else the data position would
-        differ). Checkpoints of older posebook versions (with an ``"rng"`` entry and no ``"data"``) load too.
+        differ). Checkpoints of older posebook versions (with an ``"rng"`` entry and no ``"data"``) load too. Under
+        several processes every rank loads the same file (on one machine, or on a file system they share); the
+        position is counted in global batches, so it means the same on every rank.
         """
         ckpt = read_checkpoint(path)
         ours, saved = self._data_position(), ckpt.get("data")  # no "data": an older checkpoint, nothing to check
