@@ -175,18 +175,6 @@ def test_smoke_study_of_one_claim_end_to_end(tmp_path, monkeypatch, capsys, one_
     assert not entries["ohkm"]["complete"]
 
 
-@pytest.mark.parametrize("chapter,claim,variant", [("04", "vs_simple_baseline", "simple_baseline"),
-                                                   ("05", "refinenet", "cpn")])
-def test_the_benchmarked_models_are_the_cpu_studys(chapter, claim, variant):
-    from posebook.bench import CHAPTERS
-
-    name, kwargs, size, batch = CHAPTERS[chapter]
-    config = claims("cpu")[claim].variant(variant).config
-    assert dict(arch=name, **kwargs) == {k: v for k, v in config["model"].items()
-                                         if k not in ("refine", "non_local")}
-    assert tuple(config["input_size"]) == size and config["batch_size"] == batch
-
-
 # ---- statements, costs, and records trained before the official targets -----------------------------------------
 
 def test_every_statement_is_a_sentence_about_the_kind_of_keypoint_it_reads():

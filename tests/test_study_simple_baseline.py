@@ -9,7 +9,7 @@ import torch
 
 from posebook import study
 from posebook.studies import simple_baseline as S
-from posebook.studies import topdown
+from posebook.studies import protocol
 
 
 def claims(profile: str) -> dict:
@@ -55,12 +55,12 @@ def test_the_cpu_network_is_chapter_04s_reference_with_its_pretrained_trunk():
     assert three["model"] == ref.model and three["kwargs"] == dict(ref.kwargs, deconv_layers=3)
     assert three["pretrained"] and ref.pretrained
     torch.manual_seed(0)
-    net = topdown.recipe_model(three)
+    net = protocol.recipe_model(three)
     trunk = learn.pretrained_trunk()
     assert torch.equal(net.layer1[0].conv1.weight, trunk["layer1.0.conv1.weight"])
-    scratch = topdown.recipe_model(dict(three, pretrained=False))
+    scratch = protocol.recipe_model(dict(three, pretrained=False))
     assert not torch.equal(scratch.layer1[0].conv1.weight, trunk["layer1.0.conv1.weight"])
-    two = topdown.recipe_model(claims("cpu")["deconv_layers"].variant("deconv2").config)
+    two = protocol.recipe_model(claims("cpu")["deconv_layers"].variant("deconv2").config)
     assert two(torch.zeros(1, 3, 96, 64)).shape == (1, 17, 12, 8)
 
 

@@ -38,7 +38,7 @@ from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, JointsOHKMMSELoss, MultiOutputLoss
 from posebook.models.cpn import PEAK
 from posebook.study import Claim, RenderedItems, Variant
-from posebook.studies import topdown
+from posebook.studies import protocol, topdown
 from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapters read them here)
 
 CHAPTER = "05_cpn"
@@ -302,4 +302,4 @@ def estimate_data(profile: str) -> tuple[float, str]:
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data), on
     the CPU with one thread's process time (an upper bound for two threads on a quiet machine). Chapter 05."""
-    return topdown.estimate_run(model(config), loss(config), config, len(KERNELS))
+    return protocol.estimate_run(model(config), loss(config), config, len(KERNELS))

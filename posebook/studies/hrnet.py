@@ -27,7 +27,7 @@ import posebook
 from posebook.bench import count_params
 from posebook.losses import JointsMSELoss
 from posebook.study import Claim, RenderedItems, Variant
-from posebook.studies import topdown
+from posebook.studies import protocol, topdown
 
 CHAPTER = "07_hrnet"
 EXCHANGES = ("final", "across_stages", "all")  # Table 6's rows: 1, 3 and 8 fusions
@@ -67,13 +67,13 @@ PAPER_RESOLUTION = ("Fig. 5 (§4.4, COCO val2017, ImageNet-pretrained W32, 256x1
 # ---- declarations ------------------------------------------------------------------------------------------------
 
 def config(profile: str, exchange: str = "all", head_stride: int = 4) -> dict:
-    """The protocol-2 config of one variant at ``profile``'s size (:func:`posebook.studies.topdown.recipe_config`):
+    """The protocol-2 config of one variant at ``profile``'s size (:func:`posebook.studies.protocol.recipe_config`):
     the recipe's data and trainer, the network's keywords with ``exchange``, ``head_stride`` and equal head widths.
     Chapter 07."""
     size = SIZES[profile]
     kwargs = dict(size["model"], exchange=exchange, head_stride=head_stride,
                   head_channels=size["model"]["width"])
-    return dict(topdown.recipe_config(profile, "hrnet", kwargs, size["steps"], train_items=size["train_items"],
+    return dict(protocol.recipe_config(profile, "hrnet", kwargs, size["steps"], train_items=size["train_items"],
                                       val_people=size["val_people"], curve_people=size["curve_people"],
                                       evaluations=size["evaluations"]), scene=SCENE, max_people=MAX_PEOPLE)
 
@@ -121,7 +121,7 @@ def claims(profile: str) -> list[Claim]:
 
 
 def _model(config: dict) -> nn.Module:
-    return topdown.recipe_model(config)
+    return protocol.recipe_model(config)
 
 
 # ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
@@ -140,11 +140,11 @@ def scores(model: nn.Module, val) -> dict:
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
     """Train one HRNet of ``config`` with ``seed`` (init and data order) with the profile's recipe on the rendered
-    crops, from scratch as Table 6 (:func:`posebook.studies.topdown.recipe_run`: curves, and the final scores with
+    crops, from scratch as Table 6 (:func:`posebook.studies.protocol.recipe_run`: curves, and the final scores with
     left/right inversions by view). Sun et al. §4.4."""
     torch.manual_seed(seed)
     net = _model(config)
-    return topdown.recipe_run("07-train", config, seed, net, JointsMSELoss(), progress)
+    return protocol.recipe_run("07-train", config, seed, net, JointsMSELoss(), progress)
 
 
 # ---- the probe ---------------------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data);
     on the CPU with one thread's process time (an upper bound for two threads on a quiet machine). Chapter 07."""
     if kind != "probe":  # a training run: timed as every top-down study's
-        return topdown.estimate_run(_model(config), JointsMSELoss(), config)
+        return protocol.estimate_run(_model(config), JointsMSELoss(), config)
     device = posebook.device()
     threads = torch.get_num_threads()
     clock, _ = _timer(device)

@@ -42,7 +42,7 @@ from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, MultiOutputLoss
 from posebook.models.mspn import LEVELS, PEAK, TOPK, kernel_schedule, mspn_loss
 from posebook.study import Claim, RenderedItems, Variant
-from posebook.studies import topdown
+from posebook.studies import protocol, topdown
 from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapter reads them here)
 
 CHAPTER = "06_mspn"
@@ -274,4 +274,4 @@ def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data), on
     the CPU with one thread's process time (an upper bound for two threads on a quiet machine). MSPN (Li et al.
     2019) study; chapter 06."""
-    return topdown.estimate_run(model(config), loss(config), config, len(TARGETS))
+    return protocol.estimate_run(model(config), loss(config), config, len(TARGETS))

@@ -17,7 +17,7 @@ import torch
 
 from posebook.losses import JointsMSELoss
 from posebook.study import Claim, Variant
-from posebook.studies import topdown
+from posebook.studies import protocol, topdown
 
 CHAPTER = "04_simple_baseline"
 SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
@@ -42,7 +42,7 @@ PAPER_INPUT = ("Table 1 (g, a, h) (§4.1, COCO val2017, ResNet-50, three deconvo
 
 
 def config(profile: str, deconv_layers: int = 3, input_size: tuple[int, int] | None = None) -> dict:
-    """One variant's protocol-2 config (:func:`posebook.studies.topdown.recipe_config`): the recipe's data and
+    """One variant's protocol-2 config (:func:`posebook.studies.protocol.recipe_config`): the recipe's data and
     trainer, the reference SimpleBaseline with ``deconv_layers`` (its heatmaps at 1/4 of the input with three, 1/8
     with two) and ``input_size`` (default the recipe's). Chapter 04."""
     from posebook.recipe import recipe
@@ -50,7 +50,7 @@ def config(profile: str, deconv_layers: int = 3, input_size: tuple[int, int] | N
     size = SIZES[profile]
     h, w = input_size or recipe(profile).input_size
     stride = 2 ** (5 - deconv_layers)  # the trunk's 1/32, each deconvolution doubling
-    return dict(topdown.recipe_config(profile, "simple_baseline", dict(size["model"], deconv_layers=deconv_layers),
+    return dict(protocol.recipe_config(profile, "simple_baseline", dict(size["model"], deconv_layers=deconv_layers),
                                       size["steps"], pretrained=size["pretrained"], train_items=size["train_items"],
                                       val_people=size["val_people"], curve_people=size["curve_people"],
                                       evaluations=size["evaluations"], input_size=(h, w),
@@ -86,11 +86,11 @@ def training_items(config: dict, progress: bool = False):
 
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
-    """Train one SimpleBaseline of ``config`` from ``seed`` with the recipe (:func:`topdown.recipe_run`): MSE on
+    """Train one SimpleBaseline of ``config`` from ``seed`` with the recipe (:func:`posebook.studies.protocol.recipe_run`): MSE on
     Gaussian heatmaps, the trunk pretrained. Xiao et al. §3; chapter 04."""
     torch.manual_seed(seed)
-    net = topdown.recipe_model(config)
-    return topdown.recipe_run("04-train", config, seed, net, JointsMSELoss(), progress)
+    net = protocol.recipe_model(config)
+    return protocol.recipe_run("04-train", config, seed, net, JointsMSELoss(), progress)
 
 
 # ---- estimates for --dry-run ---------------------------------------------------------------------------------------
@@ -107,4 +107,4 @@ def estimate_data(profile: str) -> tuple[float, str]:
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:
     """Seconds for one training run of ``config`` (one thread's process time on the CPU). Chapter 04."""
-    return topdown.estimate_run(topdown.recipe_model(dict(config, pretrained=False)), JointsMSELoss(), config)
+    return protocol.estimate_run(protocol.recipe_model(dict(config, pretrained=False)), JointsMSELoss(), config)
