@@ -143,18 +143,30 @@ def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: S
                 people.append(parts)
                 totals.append(peak_scores[id_a] + peak_scores[id_b] + score)
                 counts.append(2)
-    kept = [p for p in range(len(people)) if counts[p] >= min_parts and totals[p] / counts[p] >= min_mean_score]
-    return (np.array([people[p] for p in kept], dtype=int).reshape(-1, k),
-            np.array([totals[p] for p in kept], dtype=np.float64), np.array([counts[p] for p in kept], dtype=int))
+    kept = keep_people(totals, counts, min_parts, min_mean_score)
+    return (np.array(people, dtype=int).reshape(-1, k)[kept], np.array(totals, dtype=np.float64)[kept],
+            np.array(counts, dtype=int)[kept])
+
+
+def keep_people(totals, counts, min_parts: int = MIN_PARTS, min_mean_score: float = MIN_MEAN_SCORE) -> np.ndarray:
+    """The pruning at the end of the assembly: a bool mask (P,) of the people with at least ``min_parts`` parts
+    and a score per part (total / parts) of at least ``min_mean_score``. Cao et al., TPAMI'19 §3 and the CMU demo
+    (step 4); chapter 08 (OpenPose)."""
+    totals, counts = np.asarray(totals, dtype=np.float64), np.asarray(counts, dtype=int)
+    return (counts >= min_parts) & (totals / np.maximum(counts, 1) >= min_mean_score)
 
 
 def parse(heatmaps, pafs, skeleton: Skeleton = OPENPOSE, image_height: float | None = None,
-          thre1: float = THRE1, thre2: float = THRE2, mid_num: int = MID_NUM) -> tuple[np.ndarray, np.ndarray]:
+          thre1: float = THRE1, thre2: float = THRE2, mid_num: int = MID_NUM,
+          trace: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Confidence maps (K or K + 1, H, W) and PAFs (2L, H, W) at input resolution -> (poses (P, K, 3) x, y, part
     score, zeros where a part is missing; scores (P,) the person's mean score per part: its parts' and limbs'
     scores summed, over the number of parts). A background channel is ignored.
 
-    ``image_height`` (for the distance prior) defaults to H. TPAMI'19 §3 and the CMU demo; chapter 08.
+    ``image_height`` (for the distance prior) defaults to H. A ``trace`` dict receives what the steps found:
+    ``"peaks"``, every part's candidates (:func:`find_peaks`); ``"people"`` (Q, K, 3), every assembled person
+    before the pruning; ``"kept"`` (Q,) bool, the ones the pruning keeps (:func:`keep_people`), which are the
+    poses returned, in order. TPAMI'19 §3 and the CMU demo; chapter 08.
     """
     heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
     k, limbs = skeleton.num_keypoints, skeleton.limbs
@@ -175,32 +187,51 @@ def parse(heatmaps, pafs, skeleton: Skeleton = OPENPOSE, image_height: float | N
         rows[:, 0] += first_id[a]
         rows[:, 1] += first_id[b]
         connections.append(rows)
-    parts, totals, counts = assemble(connections, candidates[:, 2], skeleton)
+    # every person, pruned below, so that a trace can show what the pruning dropped
+    parts, totals, counts = assemble(connections, candidates[:, 2], skeleton, min_parts=0, min_mean_score=-np.inf)
+    kept = keep_people(totals, counts)
     poses = np.where((parts >= 0)[..., None], candidates[np.maximum(parts, 0)], 0.0) if len(candidates) \
         else np.zeros((0, k, 3))
-    return poses.reshape(-1, k, 3), totals / np.maximum(counts, 1)
+    poses = poses.reshape(-1, k, 3)
+    if trace is not None:
+        trace.update(peaks=peaks, people=poses, kept=kept)
+    return poses[kept], totals[kept] / np.maximum(counts[kept], 1)
 
 
 def parse_outputs(heatmaps, pafs, stride: int = 8, matrix=None, image_size=None, flipped: bool = False,
-                  skeleton: Skeleton = OPENPOSE, **thresholds) -> tuple[np.ndarray, np.ndarray]:
+                  skeleton: Skeleton = OPENPOSE, trace: dict | None = None,
+                  **thresholds) -> tuple[np.ndarray, np.ndarray]:
     """A network's maps (C, h, w) and (2L, h, w) at 1/stride -> people in the image: upsample x stride (cubic),
     parse, and map back through the inverse of ``matrix`` (2, 3), image -> input (a sample's ``meta['matrix']``);
     ``flipped`` (``meta['flipped']``): the input was mirrored, so the parsed left parts are the image's right ones.
 
     Without ``matrix`` the image sits at the input's top-left (the demo pads right and bottom) and ``image_size``
-    (H, W) crops the padding off. The CMU demo's test time (Cao et al., TPAMI'19); chapter 08 (OpenPose).
+    (H, W) crops the padding off. A ``trace`` dict receives :func:`parse`'s trace, its peaks and people mapped
+    into the image as the poses are. The CMU demo's test time (Cao et al., TPAMI'19); chapter 08 (OpenPose).
     """
     heat, field = _maps(heatmaps, "heatmaps"), _maps(pafs, "pafs")
     grid = OutputGrid((heat.shape[1] * stride, heat.shape[2] * stride), stride)
     zoom = 1.0 if matrix is None else float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, float)[:, :2]))))
     crop = image_size if matrix is None else None
     height = None if image_size is None else float(image_size[0]) * zoom
-    poses, scores = parse(grid.upsample(heat, crop), grid.upsample(field, crop), skeleton, height, **thresholds)
+    steps = {} if trace is not None else None
+    poses, scores = parse(grid.upsample(heat, crop), grid.upsample(field, crop), skeleton, height, **thresholds,
+                          trace=steps)
+    poses = _into_image(poses, matrix, flipped, skeleton)
+    if trace is not None:
+        order = skeleton.flip_index() if flipped else range(skeleton.num_keypoints)
+        peaks = [_into_image(p[:, None], matrix, False, skeleton)[:, 0] for p in steps["peaks"]]
+        trace.update(steps, peaks=[peaks[j] for j in order],
+                     people=_into_image(steps["people"], matrix, flipped, skeleton))
+    return poses, scores
+
+
+def _into_image(poses, matrix, flipped: bool, skeleton: Skeleton) -> np.ndarray:
+    """(P, K, 3) parsed in the input -> the image: through the inverse of ``matrix`` if given, mirrored back if
+    ``flipped``."""
     if matrix is not None:
         poses = to_image(poses, matrix)
-    if flipped:
-        poses = poses[:, skeleton.flip_index()]
-    return poses, scores
+    return poses[:, skeleton.flip_index()] if flipped else poses
 
 
 def to_image(poses, matrix) -> np.ndarray:
