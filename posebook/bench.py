@@ -286,7 +286,8 @@ def _train_command(argv: list[str]) -> None:
 
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
 _EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main",
-             "pretrain": "posebook.learn:pretrain_main", "grouping": "posebook.inference.grouping:main"}
+             "pretrain": "posebook.learn:pretrain_main", "grouping": "posebook.inference.grouping:main",
+             "infer": "posebook.inference.optimize:main"}
 
 
 def main(argv: list[str] | None = None) -> None:

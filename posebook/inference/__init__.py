@@ -6,8 +6,9 @@ evaluation (its names are re-exported here). ``bottomup``: find every keypoint i
 people (``posebook.inference.bottomup.parse``; its ``coco_results`` differ from the top-down ones, so they stay there).
 """
 from posebook.inference import bottomup
+from posebook.inference.optimize import optimize
 from posebook.inference.topdown import (PCK_THRESHOLD, coco_results, evaluate, flip_shift_of, pck_on_boxes,
                                         predict_crops, predict_dataset, predict_heatmaps, predict_image, to_image)
 
-__all__ = ["PCK_THRESHOLD", "bottomup", "coco_results", "evaluate", "flip_shift_of", "pck_on_boxes", "predict_crops",
-           "predict_dataset", "predict_heatmaps", "predict_image", "to_image"]
+__all__ = ["PCK_THRESHOLD", "bottomup", "coco_results", "evaluate", "flip_shift_of", "optimize", "pck_on_boxes",
+           "predict_crops", "predict_dataset", "predict_heatmaps", "predict_image", "to_image"]
