@@ -6,7 +6,8 @@ means has the claimed sign (one-sided Welch's t-test: unequal variances, Welch-S
 as ``scipy.stats.ttest_ind(equal_var=False)``) and sets it against the seeds' pooled standard deviation;
 :func:`welch_verdict` turns that into "shown", "contradicted" or "not shown"; :func:`detectable_effect` is the
 smallest true effect the same design would call "shown" four times in five (80% power), by simulating the rule
-(:func:`rule_power`). Chapter 03 explains the rule where the first study is.
+(:func:`rule_power`). A claim that two variants are *equally* good is tested by :func:`equivalence` (two one-sided
+Welch tests against a declared margin, TOST). Chapter 03 explains the rule where the first study is.
 """
 from __future__ import annotations
 
@@ -126,12 +127,70 @@ def detectable_effect(sd_a: float, sd_b: float, n_a: int, n_b: int, alpha: float
                                  xtol=scale * 1e-3))
 
 
-def design(a: Sequence[float], b: Sequence[float], sign: int = 1, complete: bool = True) -> dict | None:
+def equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> dict:
+    """Two one-sided Welch tests (TOST) of ``|mean(a) - mean(b)| < margin``: :func:`welch`'s figures of a - b plus
+    ``margin``, ``p_equivalent`` (the larger of the two one-sided p-values that the effect lies above -margin and
+    below +margin: small when the two are equivalent) and ``p_outside`` (the smaller of the one-sided p-values that
+    it lies beyond +margin or below -margin: small when they differ by more than the margin)."""
+    if not margin > 0:
+        raise ValueError(f"equivalence: margin must be > 0, got {margin!r}")
+    w = welch(a, b, 1)
+    above = welch([x + margin for x in a], b, 1)   # effect > -margin
+    below = welch([x - margin for x in a], b, -1)  # effect < +margin
+    w.update(margin=float(margin), p_equivalent=max(above["p"], below["p"]),
+             p_outside=min(above["p_against"], below["p_against"]))
+    return w
+
+
+def equivalence_verdict(a: Sequence[float], b: Sequence[float], margin: float, complete: bool = True,
+                        alpha: float = ALPHA) -> str:
+    """"shown" (the two are equivalent) when both one-sided tests put the effect inside +-``margin`` at p <
+    ``alpha``; "contradicted" when a one-sided test puts it beyond the margin at p < ``alpha``; else "not shown"
+    (also for an incomplete study or fewer than 2 seeds)."""
+    if not complete or len(a) < 2 or len(b) < 2:
+        return "not shown"
+    w = equivalence(a, b, margin)
+    if w["p_equivalent"] < alpha:
+        return "shown"
+    if w["p_outside"] < alpha:
+        return "contradicted"
+    return "not shown"
+
+
+def equivalence_detectable(sd_a: float, sd_b: float, n_a: int, n_b: int, alpha: float = ALPHA,
+                           power: float = POWER, draws: int = 20000, seed: int = 0) -> float:
+    """The smallest margin within which :func:`equivalence_verdict`'s design shows two variants of equal true means
+    equivalent with probability ``power`` (80%): in each of ``draws`` simulated studies (normal seeds with these
+    standard deviations, a fixed ``seed``) the TOST passes for every margin above |effect| + t(1 - alpha, df) * SE;
+    the ``power`` quantile of that bound. The design's resolution for an equivalence claim."""
+    import numpy as np
+    from scipy import stats
+
+    if n_a < 2 or n_b < 2:
+        raise ValueError(f"equivalence_detectable: each variant needs at least 2 seeds, got {n_a} and {n_b}")
+    if max(sd_a, sd_b) == 0:
+        return 0.0
+    g = np.random.default_rng(seed)
+    a, b = sd_a * g.standard_normal((draws, n_a)), sd_b * g.standard_normal((draws, n_b))
+    qa, qb = a.var(axis=1, ddof=1) / n_a, b.var(axis=1, ddof=1) / n_b
+    df = (qa + qb) ** 2 / (qa ** 2 / (n_a - 1) + qb ** 2 / (n_b - 1))
+    bound = np.abs(a.mean(axis=1) - b.mean(axis=1)) + stats.t.ppf(1 - alpha, df) * np.sqrt(qa + qb)
+    return float(np.quantile(bound, power))
+
+
+def design(a: Sequence[float], b: Sequence[float], sign: int = 1, complete: bool = True,
+           margin: float | None = None) -> dict | None:
     """Everything a study's table prints for one claim under the Welch rule: :func:`welch`'s figures, the
-    ``verdict`` and the ``detectable`` effect at 80% power (from the seeds' own standard deviations); None when
-    a variant has fewer than 2 values."""
+    ``verdict`` and the ``detectable`` effect at 80% power (from the seeds' own standard deviations); with a
+    ``margin``, the equivalence rule's (:func:`equivalence`; ``detectable`` is then the smallest margin the design
+    shows at 80% power, :func:`equivalence_detectable`). None when a variant has fewer than 2 values."""
     if len(a) < 2 or len(b) < 2:
         return None
+    if margin is not None:
+        w = equivalence(a, b, margin)
+        w["verdict"] = equivalence_verdict(a, b, margin, complete)
+        w["detectable"] = equivalence_detectable(math.sqrt(_var(a)), math.sqrt(_var(b)), len(a), len(b))
+        return w
     w = welch(a, b, sign)
     w["verdict"] = welch_verdict(a, b, sign, complete)
     w["detectable"] = detectable_effect(math.sqrt(_var(a)), math.sqrt(_var(b)), len(a), len(b))

@@ -23,9 +23,9 @@ the Welch rule is :mod:`posebook.stats`), :mod:`~posebook.study.summary`, :mod:`
 """
 
 from posebook.study.declarations import (ENV_VAR, FORMAT, KINDS, MIN_SEEDS, MIN_VAL_PEOPLE, PROFILES, PROTOCOL,
-                                         RECORD_KEYS, RULE, VERDICTS, Claim, Variant, chapter_claims, chapter_module,
+                                         EQUIVALENCE_RULE, RECORD_KEYS, RULE, VERDICTS, Claim, Variant, chapter_claims, chapter_module,
                                          default_profile)
-from posebook.study.verdicts import verdict
+from posebook.study.verdicts import equivalence_range, verdict
 from posebook.study.records import read_record, record_path, studies_root, write_record
 from posebook.study.runner import Run, plan, run_study
 from posebook.study.summary import (STUDIES_BEGIN, STUDIES_END, chapter_costs, format_summary, load_claims, own_runs,
@@ -34,8 +34,8 @@ from posebook.study.plots import plot_claim
 from posebook.study.rendered import RenderedItems
 from posebook.study.cli import main
 
-__all__ = ["ENV_VAR", "FORMAT", "KINDS", "MIN_SEEDS", "MIN_VAL_PEOPLE", "PROFILES", "PROTOCOL", "RECORD_KEYS", "RULE",
-           "VERDICTS", "Claim", "Variant", "chapter_claims", "chapter_module", "default_profile", "verdict", "read_record",
+__all__ = ["ENV_VAR", "EQUIVALENCE_RULE", "FORMAT", "KINDS", "MIN_SEEDS", "MIN_VAL_PEOPLE", "PROFILES", "PROTOCOL", "RECORD_KEYS", "RULE",
+           "VERDICTS", "Claim", "Variant", "chapter_claims", "chapter_module", "default_profile", "verdict", "equivalence_range", "read_record",
            "record_path", "studies_root", "write_record", "Run", "plan", "run_study", "STUDIES_BEGIN", "STUDIES_END",
            "chapter_costs", "format_summary", "load_claims", "own_runs", "recorded_minutes", "summary_markdown",
            "update_page", "plot_claim", "RenderedItems", "main"]

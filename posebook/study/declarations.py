@@ -24,6 +24,8 @@ SMOKE_SEEDS = 2  # the smoke profile (plumbing, not evidence) may declare as few
 VERDICTS = ("shown", "not shown", "contradicted")
 RULE = "welch-1"  # the verdict rule of declared claims (posebook.stats.welch_verdict); records without a declaration
 # digest were made before declarations were stored and are read with the seed-range rule (:func:`verdict`)
+EQUIVALENCE_RULE = "tost-1"  # an equivalence claim's rule (posebook.stats.equivalence_verdict): both one-sided
+# Welch tests put the effect inside +-margin
 KINDS = ("trained", "probe")
 RECORD_KEYS = ("format", "chapter", "claim", "variant", "kind", "profile", "seed", "config", "curves", "final",
                "val_people", "minutes", "device", "machine", "torch", "posebook", "commit", "command", "date")
@@ -75,6 +77,7 @@ class Claim:
     seeds: tuple[int, ...] = (0, 1, 2)
     protocol: int = 1
     profile: str | None = None  # the profile declaring it (the smoke profile may use fewer seeds)
+    margin: float | None = None  # an equivalence claim: |effect| < margin (EQUIVALENCE_RULE; sign unused)
 
     def __post_init__(self):
         where = f"claim {self.chapter}/{self.name}"
@@ -89,6 +92,8 @@ class Claim:
             raise ValueError(f"{where}: sign={self.sign!r} must be +1 or -1 (the claimed sign of the effect)")
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"{where}: seeds={self.seeds!r} must be distinct and not empty")
+        if self.margin is not None and not (isinstance(self.margin, (int, float)) and self.margin > 0):
+            raise ValueError(f"{where}: margin={self.margin!r} must be a number > 0 (an equivalence claim's margin)")
         if self.protocol not in MIN_SEEDS:
             raise ValueError(f"{where}: protocol={self.protocol!r}; expected one of {sorted(MIN_SEEDS)}")
         least = SMOKE_SEEDS if self.profile == "smoke" else MIN_SEEDS[self.protocol]
@@ -101,10 +106,18 @@ class Claim:
         ``of``), metric, claimed sign and effect, seeds, the verdict rule and (from protocol 2) the protocol. Not its
         wording (``statement``, ``paper``) nor the code of the runs. Chapter 03."""
         extra = {"protocol": self.protocol} if self.protocol > 1 else {}
-        return _plain({**extra, "rule": RULE, "chapter": self.chapter, "claim": self.name, "metric": self.metric,
+        if self.margin is not None:
+            extra["margin"] = float(self.margin)
+        return _plain({**extra, "rule": self.rule, "chapter": self.chapter, "claim": self.name, "metric": self.metric,
                        "sign": self.sign, "effect": list(self.effect), "seeds": list(self.seeds),
                        "variants": [{"name": v.name, "kind": v.kind, "config": v.config, "read": v.read, "of": v.of}
                                     for v in self.variants]})
+
+    @property
+    def rule(self) -> str:
+        """The verdict rule of the declaration: :data:`RULE` (Welch, one-sided), or :data:`EQUIVALENCE_RULE` (two
+        one-sided Welch tests against ``margin``) for an equivalence claim. Chapter 03."""
+        return RULE if self.margin is None else EQUIVALENCE_RULE
 
     @property
     def digest(self) -> str:

@@ -84,6 +84,12 @@ def claim_texts(claim: Claim, summary: dict | None, profile: str, command: str) 
     if summary and summary.get("rule") == "seed-range":
         out["rule"] = ("the seed-range rule (these records predate the declared Welch test): shown when the effect "
                        "exceeds the range of both variants' seeds")
+    elif welch and claim.margin is not None:
+        out["rule"] = (f"two one-sided Welch t tests against the margin of {number(claim.margin)} give p = "
+                       f"{welch['p_equivalent']:.3g} that the difference lies inside it (p = {welch['p_outside']:.3g} "
+                       f"that it lies beyond it); the pooled standard deviation of the seeds is {number(welch['sd'])}, "
+                       f"and the smallest margin this design shows 80% of the time for two equal variants is "
+                       f"{number(welch['detectable'])}")
     elif welch:
         out["rule"] = (f"Welch's one-sided t test in the claimed direction gives p = {welch['p']:.3g} (against it "
                        f"p = {welch['p_against']:.3g}); the pooled standard deviation of the seeds is "
@@ -94,6 +100,16 @@ def claim_texts(claim: Claim, summary: dict | None, profile: str, command: str) 
     direction = "above" if claim.sign > 0 else "below"
     if not complete:
         out["reading"] = "The study is not complete, so there is no verdict yet."
+    elif claim.margin is not None:
+        margin = number(claim.margin)
+        out["reading"] = {
+            "shown": f"As the paper's numbers suggest: {a} and {b} are equivalent, their difference inside "
+                     f"+-{margin} beyond the noise of the seeds.",
+            "contradicted": f"Against the paper's numbers: {a} and {b} differ by more than {margin}, beyond the "
+                            f"noise of the seeds. This is a finding about this setting, not a failed run.",
+        }.get(verdict, f"Not shown: the seeds cannot place the difference of {a} and {b} inside +-{margin}, nor "
+                       f"beyond it. This design shows equivalence only within a margin of "
+                       f"{number(welch['detectable']) if welch else 'a larger size'} (80% of the time).")
     elif verdict == "shown":
         out["reading"] = (f"As the paper claims: {a} is {direction} {b} beyond the noise of the seeds, by more "
                           f"than one pooled standard deviation.")

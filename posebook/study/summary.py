@@ -11,7 +11,7 @@ from posebook._io import atomic_write
 from posebook.results import replace_block
 from posebook.study.declarations import PROFILES, RULE, Claim, _check_profile, _source, chapter_claims
 from posebook.study.records import _number, _value, read_record, record_path, studies_root
-from posebook.study.verdicts import _mean, verdict
+from posebook.study.verdicts import _mean, equivalence_range, verdict
 
 
 def load_claims(chapter: str | None = None, profile: str | None = None, root=None) -> list[dict]:
@@ -59,14 +59,15 @@ def _summarise(claim: Claim, by_name: dict, profile: str, root) -> dict:
     named = {v["name"]: v for v in variants}
     a, b = (named[n]["values"] for n in claim.effect)
     complete = all(len(v["values"]) == len(claim.seeds) for v in variants)
-    robust = verdict(a, b, claim.sign, complete)
-    welch = stats.design(a, b, claim.sign, complete)
+    robust = (verdict(a, b, claim.sign, complete) if claim.margin is None else
+              equivalence_range(a, b, claim.margin, complete))
+    welch = stats.design(a, b, claim.sign, complete, margin=claim.margin)
     preregistered = bool(digests) and digests == {True}
     decided = (welch["verdict"] if welch else "not shown") if preregistered else robust
     return {"chapter": claim.chapter, "claim": claim.name, "statement": claim.statement, "metric": claim.metric,
             "paper": claim.paper, "profile": profile, "effect_of": list(claim.effect), "sign": claim.sign,
             "effect": _mean(a) - _mean(b) if a and b else None, "verdict": decided,
-            "rule": RULE if preregistered else "seed-range", "robust": robust, "welch": welch,
+            "rule": claim.rule if preregistered else "seed-range", "robust": robust, "margin": claim.margin, "welch": welch,
             "preregistered": preregistered, "declaration": claim.digest, "complete": complete, "variants": variants}
 
 
