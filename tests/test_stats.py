@@ -53,3 +53,35 @@ def test_design_gives_every_figure_of_a_claims_row():
     d = stats.design([0.60, 0.62, 0.61], [0.50, 0.52, 0.51])
     assert d["verdict"] == "shown" and d["detectable"] > 0 and set(d) >= {"t", "df", "p", "sd", "effect"}
     assert stats.design([0.6], [0.5, 0.5]) is None
+
+
+def test_equivalence_is_two_one_sided_welch_tests_against_the_margin():
+    g = np.random.default_rng(1)
+    a, b = list(g.normal(0.605, 0.004, 5)), list(g.normal(0.600, 0.004, 5))
+    w = stats.equivalence(a, b, 0.02)
+    lower = scipy_stats.ttest_ind([x + 0.02 for x in a], b, equal_var=False, alternative="greater").pvalue
+    upper = scipy_stats.ttest_ind([x - 0.02 for x in a], b, equal_var=False, alternative="less").pvalue
+    assert w["p_equivalent"] == pytest.approx(max(lower, upper)) and w["margin"] == 0.02
+    assert w["p_outside"] == pytest.approx(min(1 - lower, 1 - upper))
+    assert stats.equivalence_verdict(a, b, 0.02) == "shown"
+    assert stats.equivalence_verdict(a, b, 0.001) != "shown"  # a margin inside the noise: not equivalent
+    far = [x + 0.1 for x in a]
+    assert stats.equivalence_verdict(far, b, 0.02) == "contradicted" and stats.equivalence_verdict(b, far, 0.02) == \
+        "contradicted"
+    noisy = [0.50, 0.70, 0.55, 0.68, 0.62]
+    assert stats.equivalence_verdict(noisy, b, 0.02) == "not shown"
+    assert stats.equivalence_verdict(a, b, 0.02, complete=False) == "not shown"
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        stats.equivalence(a, b, 0)
+
+
+def test_equivalence_detectable_is_the_margin_shown_four_times_in_five_for_equal_variants():
+    for n, sd in ((5, 0.01), (3, 0.02)):
+        margin = stats.equivalence_detectable(sd, sd, n, n)
+        g = np.random.default_rng(7)  # independent of the function's own draws
+        shown = np.mean([stats.equivalence_verdict(list(g.normal(0, sd, n)), list(g.normal(0, sd, n)), margin)
+                         == "shown" for _ in range(2000)])
+        assert abs(shown - 0.8) < 0.04, (n, sd, margin, shown)
+    assert stats.equivalence_detectable(0.01, 0.01, 5, 5) < stats.equivalence_detectable(0.01, 0.01, 3, 3)
+    d = stats.design([0.60, 0.61, 0.60], [0.60, 0.60, 0.61], margin=0.05)
+    assert d["verdict"] == "shown" and d["detectable"] > 0 and {"p_equivalent", "p_outside", "margin"} <= set(d)

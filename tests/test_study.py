@@ -485,3 +485,33 @@ def test_claim_texts_say_the_rule_the_verdict_and_what_it_means_against_the_pape
     assert partial["verdict"] == "shown (incomplete)" and "no verdict yet" in partial["reading"]
     table = reading.claim_table(claim, summary)
     assert "| x | 3 of 3 | 0.601 | 0.600 to 0.602 | 250 |" in table and "verdict: shown" in table
+
+
+def test_an_equivalence_claim_declares_its_margin_and_is_read_with_two_one_sided_tests(toy, monkeypatch):
+    from posebook.study import reading
+
+    base = _toy_claims("cpu")[1]
+    equal = Claim(TOY, "trained_claim", "x as good as y", "m", "Fig. 2", base.variants, effect=("x", "y"),
+                  margin=0.2)
+    assert equal.rule == study.EQUIVALENCE_RULE and equal.declaration()["margin"] == 0.2
+    assert equal.declaration()["rule"] == "tost-1" and equal.digest != base.digest
+    assert "margin" not in base.declaration() and base.rule == study.RULE
+    with pytest.raises(ValueError, match="margin=0 must be a number > 0"):
+        Claim(TOY, "c", "s", "m", "p", base.variants, effect=("x", "y"), margin=0)
+    module = sys.modules["posebook.studies._toy"]
+    monkeypatch.setattr(module, "claims", lambda profile: [Claim(TOY, "trained_claim", "x as good as y", "m", "Fig. 2",
+                                                                base.variants, effect=("x", "y"), margin=m)
+                                                          for m in (margin,)])
+    for margin, expected in ((0.2, "shown"), (0.05, "contradicted")):  # x 0.600-0.602 against y 0.500-0.502
+        CALLS.clear()
+        for path in toy.glob("**/*.json"):
+            path.unlink()
+        _run()
+        c = study.load_claims(TOY, "cpu")[0]
+        assert c["rule"] == "tost-1" and c["margin"] == margin and c["verdict"] == expected == c["robust"]
+        texts = reading.claim_texts(study.chapter_claims(TOY, "cpu")[0], c, "cpu", "cmd")
+        assert texts["rule"].startswith(f"two one-sided Welch t tests against the margin of {reading.number(margin)}")
+        assert texts["reading"].startswith("As the paper's numbers suggest" if expected == "shown" else
+                                           "Against the paper's numbers")
+    null = reading.claim_texts(study.chapter_claims(TOY, "cpu")[0], dict(c, verdict="not shown"), "cpu", "cmd")
+    assert null["reading"].startswith("Not shown: the seeds cannot place the difference")

@@ -13,7 +13,6 @@ from posebook import study
 from posebook.codecs import BlurHeatmap
 from posebook.losses import JointsMSELoss, MultiOutputLoss
 from posebook.models.mspn import mspn_loss
-from posebook.studies import cpn as cpn_study
 from posebook.studies import mspn as S
 from posebook.studies import topdown
 
@@ -185,7 +184,8 @@ def test_one_and_two_stage_outputs_and_predict():
 
 
 def test_the_study_codec_spec_keeps_cpns_codecs_and_adds_mspns():
-    cpn = topdown.data_settings(cpn_study._config("cpu"))
+    cpn = dict(topdown.data_settings(claims("cpu")["stages"].variant("two_stages").config),  # CPN's official codec
+               codec=dict(kernels=[15, 11, 9, 7, 7], decode_kernel=11, peak=255, visible_only=[True] * 4 + [False]))
     old = topdown.codecs(cpn)
     # CPN's: GlobalNet's four targets draw visible joints only, RefineNet's every labelled joint
     assert [(c.kernel, c.clamp, c.visible_only, c.decode_kernel) for c in old] == \

@@ -151,7 +151,13 @@ def _outputs(config: dict) -> list[int]:
 def codecs(config: dict) -> list:
     """The codecs of the model's outputs (CPN: blur kernels 15/11/9/7 for GlobalNet C5..C2 and 7 for RefineNet,
     scaled to the map; SimpleBaseline: its Gaussian); the last decodes. CPN §3.2; chapter 05."""
-    every = topdown.codecs(topdown.data_settings(config))
+    settings = topdown.data_settings(config)
+    every = topdown.codecs(settings)
+    if config["model"] == "simple_baseline":  # one Gaussian (DARK's where the recipe says; else the dataset's)
+        from posebook.codecs import GaussianHeatmap
+
+        return [every or GaussianHeatmap(tuple(settings["input_size"]), tuple(settings["heatmap_size"]),
+                                         settings["sigma"])]
     return [every[i] for i in _outputs(config)]
 
 

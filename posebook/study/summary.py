@@ -123,7 +123,8 @@ def format_summary(claims: list[dict]) -> str:
             lines.append(f"  {v['name']:<16}{len(v['values']):>3}{mean:>10}{spread:>20}{people:>12}"
                          f"{v['minutes']:>9.1f}")
         effect = "-" if c["effect"] is None else f"{c['effect']:+.4g}"
-        lines += [f"  effect {a} - {b}: {effect} (claimed {'>' if c['sign'] > 0 else '<'} 0)",
+        lines += [f"  effect {a} - {b}: {effect} " + (f"(claimed within +-{c['margin']:g})" if c.get("margin") else
+                                                  f"(claimed {'>' if c['sign'] > 0 else '<'} 0)"),
                   f"  paper: {c['paper']}",
                   f"  verdict: {c['verdict']}" + ("" if c["complete"] else " (incomplete: seeds missing)"), ""]
     for profile in dict.fromkeys(c["profile"] for c in claims):
@@ -184,7 +185,7 @@ def summary_markdown(claims: list[dict]) -> str:
             effect = "-" if c["effect"] is None else f"{c['effect']:+.3g}"
             verdict_text = f"{c['verdict']} ({c['rule']})" + ("" if c["complete"] else " (seeds missing)")
             welch = c.get("welch")
-            p = "-" if welch is None else f"{welch['p']:.2g}"
+            p = "-" if welch is None else f"{welch.get('p_equivalent', welch['p']):.2g}"  # an equivalence claim: TOST's p
             detectable = "-" if welch is None else f"{welch['detectable']:.3g}"
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in (
                 c["chapter"], c["claim"], c["metric"], "; ".join(cells), effect, verdict_text, p, detectable,
