@@ -10,7 +10,7 @@ from torch import nn
 from conftest import assert_close
 from posebook import bench
 from posebook.inference import optimize
-from posebook.inference.optimize import TOLERANCE, conv_bn_pairs, fold_bn
+from posebook.inference.optimize import TOLERANCE, GemmConvTranspose2d, conv_bn_pairs, fold_bn
 from posebook.models import create
 
 
@@ -65,6 +65,41 @@ def test_fold_bn_refuses_what_it_cannot_fold():
         fold_bn(nn.Linear(3, 4), nn.BatchNorm2d(4).eval())
     with pytest.raises(TypeError, match="nn.BatchNorm2d, got BatchNorm1d"):
         fold_bn(conv, nn.BatchNorm1d(4).eval())
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, bias", [(4, 2, 1, 1, False), (3, 1, 1, 1, True),
+                                                                    (3, 3, 0, 1, True), (4, 2, 2, 2, True),
+                                                                    ((3, 2), (2, 1), (1, 0), (1, 2), True)])
+def test_gemm_conv_transpose_equals_the_transposed_convolution(kernel, stride, padding, dilation, bias):
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(5, 3, kernel, stride, padding, dilation=dilation, bias=bias).double()
+    gemm = GemmConvTranspose2d(conv)
+    for x in (torch.randn(2, 5, 7, 6, dtype=torch.float64),
+              torch.randn(1, 5, 4, 3, dtype=torch.float64).contiguous(memory_format=torch.channels_last)):
+        assert_close(gemm(x), conv(x), rel=1e-12, what=f"k{kernel} s{stride} p{padding} d{dilation}")
+    assert gemm.bias is conv.bias and gemm.weight.shape == (3 * conv.weight[0, 0].numel(), 5)
+
+
+def test_gemm_conv_transpose_refuses_groups_and_output_padding():
+    for conv in (nn.ConvTranspose2d(4, 4, 3, groups=2), nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=1),
+                 nn.Conv2d(4, 4, 3)):
+        assert not GemmConvTranspose2d.applies(conv)
+        with pytest.raises(ValueError, match="groups=1 and no output_padding"):
+            GemmConvTranspose2d(conv)
+
+
+@pytest.mark.parametrize("transposed", ["gemm", "native"])
+def test_optimize_computes_transposed_convolutions_as_asked(transposed, one_thread):
+    torch.manual_seed(0)
+    model = random_bn(create("simple_baseline", depth=18, width=8, deconv_channels=16, num_joints=3)).eval()
+    x = torch.randn(2, 3, 64, 48)
+    fast = optimize(model, x, transposed=transposed)
+    kind = GemmConvTranspose2d if transposed == "gemm" else nn.ConvTranspose2d
+    assert [type(m) for m in fast.deconv_layers[::3]] == [kind] * 3
+    with torch.no_grad():
+        assert_close(fast(x), model(x), rel=TOLERANCE, what=f"transposed={transposed}")
+    with pytest.raises(ValueError, match="transposed='fast'; expected one of fastest, gemm, native"):
+        optimize(model, x, transposed="fast")
 
 
 class Tricky(nn.Module):
@@ -232,6 +267,7 @@ def test_bench_infer_prints_latencies_the_speed_up_and_the_difference(capsys, on
         assert row["optimized_speedup"] == pytest.approx(row["eager_ms"] / row["optimized_ms"])
         assert row["optimized_cpu_speedup"] == pytest.approx(row["eager_cpu_ms"] / row["optimized_cpu_ms"])
         assert row["optimized_max_abs_diff"] <= TOLERANCE * row["max_abs_output"]
+        assert row["gemm_transposed"] == []  # HRNet has no transposed convolution
     assert "speed-up" in out
 
 

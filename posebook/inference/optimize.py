@@ -13,6 +13,10 @@ What it does, each step exact up to float rounding:
    ``.view`` of a merged H x W may not (``.contiguous()`` first gives the default layout).
 3. *No autograd*: every parameter has ``requires_grad=False``, so no graph is recorded even without
    ``torch.no_grad()``.
+4. *Transposed convolutions as a matrix product* (:class:`GemmConvTranspose2d`) where that is measured faster:
+   computed so, SimpleBaseline's first deconvolution (2048 channels at 8 x 6) ran about 4x faster on the book's CPU.
+5. Optionally (``compile=True``) ``torch.compile`` with inductor's freezing: convolutions fused with the ReLU or sum
+   after them, weights prepacked; minutes of compiling per input shape.
 
 ``python -m posebook.bench infer`` times the eager model and its optimized copy, interleaved, at batch 1 and 8 and
 prints the speed-up and the largest output difference. Chapter 04 (SimpleBaseline) and chapter 07 (HRNet).
@@ -27,6 +31,7 @@ from collections import Counter, defaultdict
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
@@ -79,6 +84,50 @@ def fold_bn(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Conv
     fused.weight = nn.Parameter(weight.to(w.dtype), w.requires_grad)
     fused.bias = nn.Parameter(shift.to(w.dtype), w.requires_grad)
     return fused
+
+
+class GemmConvTranspose2d(nn.Module):
+    """A one-group ``nn.ConvTranspose2d`` computed as one matrix product and a col2im (``F.fold``): each input pixel's
+    channel vector times the weight gives its (out, kH, kW) patch, and the patches are summed into the output at
+    stride spacing, which is the transposed convolution itself (Dumoulin & Visin, "A guide to convolution
+    arithmetic for deep learning", 2016, §4). The same sums in another order, so the outputs equal the
+    ConvTranspose2d's up to float rounding. On a CPU it is several times faster for a low-resolution input with many
+    channels: SimpleBaseline's first deconvolution, 2048 -> 256 channels from 8 x 6 (Xiao et al., ECCV 2018, §2),
+    where oneDNN's transposed convolution is slow; :func:`optimize` uses it where it measures faster.
+
+    ``weight`` is the convolution's weight (in, out, kH, kW) laid out once as the (out * kH * kW, in) matrix the
+    product reads (a copy: later changes to the convolution do not reach it); ``bias`` is the convolution's.
+    Chapter 04.
+    """
+
+    def __init__(self, conv: nn.ConvTranspose2d):
+        super().__init__()
+        if not self.applies(conv):
+            raise ValueError(f"GemmConvTranspose2d: expected an nn.ConvTranspose2d with groups=1 and no "
+                             f"output_padding, got {conv!r}")
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation = conv.dilation
+        weight = conv.weight.detach()
+        self.weight = nn.Parameter(weight.flatten(1).t().contiguous(), conv.weight.requires_grad)
+        self.bias = conv.bias
+
+    @staticmethod
+    def applies(conv: nn.Module) -> bool:
+        """Whether ``conv`` is a transposed convolution this class computes: one group, no output_padding."""
+        return (isinstance(conv, nn.ConvTranspose2d) and conv.groups == 1 and not any(conv.output_padding)
+                and isinstance(conv.padding, tuple))
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                zip(x.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        patches = torch.matmul(self.weight, x.flatten(2))  # (B, out * kH * kW, H * W)
+        y = F.fold(patches, size, self.kernel_size, dilation=self.dilation, padding=self.padding, stride=self.stride)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
 
 
 class _Uses(TorchFunctionMode):
@@ -152,8 +201,11 @@ def conv_bn_pairs(model: nn.Module, example: Tensor) -> list[tuple[str, str]]:
     return pairs
 
 
-def optimize(model: nn.Module, example: Tensor | None = None, channels_last: bool = True, compile: bool = False,
-             check: bool = True) -> nn.Module:
+TRANSPOSED = ("fastest", "gemm", "native")  # optimize(transposed=...): how its transposed convolutions are computed
+
+
+def optimize(model: nn.Module, example: Tensor | None = None, channels_last: bool = True,
+             transposed: str = "fastest", compile: bool = False, check: bool = True) -> nn.Module:
     """A copy of ``model`` for fast inference: eval mode, every foldable BatchNorm folded into its convolution (and
     replaced by ``nn.Identity``), weights channels_last, no autograd. ``model`` itself is not changed.
 
@@ -164,16 +216,25 @@ def optimize(model: nn.Module, example: Tensor | None = None, channels_last: boo
     ``TOLERANCE`` (1e-4) times their largest magnitude, else a ``RuntimeError`` says by how much they differ.
     ``predict`` and every other method and attribute of ``model`` work on the copy (it is the same class).
 
+    ``transposed``: each one-group ``nn.ConvTranspose2d`` (after its BN is folded) becomes a
+    :class:`GemmConvTranspose2d` where that runs faster on the input ``example`` brings it ("fastest": both timed
+    here, 5 interleaved rounds, the matrix product kept when its median is at least 10% lower), always ("gemm") or
+    never ("native").
+
     ``compile=True`` also compiles the copy with ``torch.compile`` (inductor, ``freezing``: the weights become
     constants, prepacked for oneDNN, and convolutions are fused with the ReLU or sum after them), once for the
     shape of ``example``: another input shape compiles again. Freezing applies under ``torch.no_grad()`` or
-    ``torch.inference_mode()``, as inference runs. It needs a C++ compiler and takes minutes (on the book's
-    2-core CPU, 5 to 6 minutes for HRNet-W32 or SimpleBaseline-R50 at 256x192), and it pays: there the compiled
-    copy ran HRNet-W32 1.6x and SimpleBaseline-R50 1.7x as fast as the eager model at batch 1, against about 1.2x
-    and 1.1x without it. Measured by ``python -m posebook.bench infer``. Chapters 04 and 07.
+    ``torch.inference_mode()``, as inference runs. It needs a C++ compiler and takes minutes the first time (on the
+    book's loaded 2-core CPU, 5 to 6 minutes for HRNet-W32 or SimpleBaseline-R50 at 256x192; 3 to 21 seconds once
+    inductor's on-disk cache holds the kernels). There, with one thread at batch 1, the copy ran HRNet-W32 1.20x to
+    1.29x and SimpleBaseline-R50 1.17x to 1.29x as fast as the eager model over three runs (they differ with the
+    machine's load), and compiled 1.39x and 1.31x (one run). Measured by ``python -m posebook.bench infer``.
+    Chapters 04 and 07.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"optimize: expected an nn.Module, got {type(model).__name__}")
+    if transposed not in TRANSPOSED:
+        raise ValueError(f"optimize: transposed={transposed!r}; expected one of {', '.join(TRANSPOSED)}")
     fast = copy.deepcopy(model).eval()
     if example is None:
         tensor = next(fast.parameters(), None)
@@ -188,6 +249,8 @@ def optimize(model: nn.Module, example: Tensor | None = None, channels_last: boo
     fast.requires_grad_(False)
     if channels_last:
         fast.to(memory_format=torch.channels_last)
+    if transposed != "native":
+        _gemm_transposed(fast, example, always=transposed == "gemm")
     if compile:
         fast.compile(dynamic=False, options={"freezing": True})
         if not check:
@@ -197,6 +260,32 @@ def optimize(model: nn.Module, example: Tensor | None = None, channels_last: boo
         with torch.no_grad():
             _compare(fast(example), expected, type(model).__name__)
     return fast
+
+
+def _gemm_transposed(model: nn.Module, example: Tensor, always: bool) -> None:
+    """Replaces each transposed convolution that :class:`GemmConvTranspose2d` computes, and that ``example``
+    reaches, by one: ``always``, or where it is faster on the input it gets (median of 5 interleaved rounds, by at
+    least 10%)."""
+    candidates = {name: m for name, m in model.named_modules() if GemmConvTranspose2d.applies(m)}
+    inputs: dict[str, Tensor] = {}
+    handles = [m.register_forward_pre_hook(lambda module, args, name=name: inputs.setdefault(name, args[0]))
+               for name, m in candidates.items()]
+    try:
+        if candidates:
+            with torch.no_grad():
+                model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, x in inputs.items():
+        gemm = GemmConvTranspose2d(candidates[name])
+        if always or _faster(gemm, candidates[name], x):
+            _replace(model, name, gemm)
+
+
+def _faster(new: nn.Module, old: nn.Module, x: Tensor) -> bool:
+    (old_ms, new_ms), _ = interleaved_ms([old, new], x, rounds=5, warmup=1)
+    return new_ms < 0.9 * old_ms
 
 
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -354,13 +443,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     if k:
                         row.update({f"{n}_speedup": wall[0] / wall[k], f"{n}_cpu_speedup": cpu[0] / cpu[k],
                                     f"{n}_max_abs_diff": diffs[k - 1][0]})
-                row.update(max_abs_output=diffs[0][1], **({"compile_s": compile_s} if args.compile else {}))
+                row.update(max_abs_output=diffs[0][1], **({"compile_s": compile_s} if args.compile else {}),
+                           gemm_transposed=[n for n, m in variants[1].named_modules()
+                                            if isinstance(m, GemmConvTranspose2d)])
                 line = f"{name:<18} {batch:>5}" + "".join(f"  {wall[k]:>9.1f} ({cpu[k]:>7.1f})"
                                                            for k in range(len(names)))
                 line += "".join(f"  {wall[0] / wall[k]:>8.2f}x ({cpu[0] / cpu[k]:>5.2f}x)"
                                 for k in range(1, len(names)))
                 print(line + f"  {max(d for d, _ in diffs):>10.2g}  {diffs[0][1]:>12.3g}", flush=True)
                 rows.append(row)
+        gemm = [f"{r['model']} batch {r['batch']}: {', '.join(r['gemm_transposed'])}" for r in rows
+                if r["gemm_transposed"]]
+        if gemm:
+            print("transposed convolutions computed as a matrix product (GemmConvTranspose2d, measured faster): "
+                  + "; ".join(gemm))
         if args.compile:
             print("compiling took " + ", ".join(f"{r['model']} batch {r['batch']}: {r['compile_s']:.0f} s"
                                                 for r in rows))
