@@ -1,4 +1,5 @@
-"""Benchmarks that print figures: ``python -m posebook.bench model NAME``, ``... bench train`` and ``... bench data``.
+"""Benchmarks that print figures: ``python -m posebook.bench model NAME``, ``... bench models`` (every network of the
+book at the papers' sizes, :mod:`posebook.zoo`), ``... bench train`` and ``... bench data``.
 
 ``count_params`` and ``gflops`` are what the chapters and tests use. ``gflops`` follows the papers' convention (HRNet's
 ``get_model_summary``, the count behind the GFLOPs of Sun et al., CVPR 2019, Table 1): for every Conv2d and
@@ -179,12 +180,38 @@ class _RandomPoses(torch.utils.data.Dataset):
         return {"image": self.images[i], "target": target, "target_weight": self.weight[i]}
 
 
+class _RandomPAFs(torch.utils.data.Dataset):
+    """``n`` fixed random items shaped like a bottom-up (OpenPose) training set: PAF and confidence-map targets of
+    ``shapes`` (C, h, w) each and a mask of ones."""
+
+    def __init__(self, n: int, input_size: tuple[int, int], shapes: list[tuple[int, ...]]):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randn(n, 3, *input_size, generator=g)
+        self.targets = [torch.rand(n, *shape, generator=g) for shape in shapes]
+        self.mask = torch.ones(n, 1, *shapes[0][1:])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i], "target": [t[i] for t in self.targets], "target_weight": self.mask[i]}
+
+
+def _is_openpose_output(outputs) -> bool:
+    """Whether ``outputs`` is OpenPose's ``(pafs, heatmaps)``: two lists of (B, C, h, w) maps."""
+    return (isinstance(outputs, tuple) and len(outputs) == 2
+            and all(isinstance(branch, list) and branch and all(isinstance(o, torch.Tensor) and o.dim() == 4
+                                                                for o in branch) for branch in outputs))
+
+
 def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, channels_last: bool | None = None,
                    device: torch.device | str | None = None, optimizer: str = "adam"):
     """A Trainer of ``model`` on random items shaped for its outputs, and one batch of them: (trainer, batch).
 
     One output gets ``JointsMSELoss``; a list of outputs ``MultiOutputLoss`` (one target shared by outputs of one
-    shape, as the Stacked Hourglass; else one target each). Chapter 03.
+    shape, as the Stacked Hourglass; else one target each); OpenPose's ``(pafs, heatmaps)``, two lists of stages'
+    maps, gets :func:`posebook.losses.openpose_loss` with one target per branch and an all-ones mask (chapter 08).
+    Chapter 03.
     """
     from posebook.losses import JointsMSELoss, MultiOutputLoss
     from posebook.train import Trainer
@@ -193,6 +220,13 @@ def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, ch
     with torch.no_grad():
         outputs = model.eval()(torch.zeros(1, 3, *input_size, device=tensor.device if tensor is not None else "cpu"))
     model.train()
+    if _is_openpose_output(outputs):
+        from posebook.losses import openpose_loss
+
+        data = _RandomPAFs(batch, input_size, [tuple(branch[-1].shape[1:]) for branch in outputs])
+        trainer = Trainer(model, data, openpose_loss, steps=10**9, batch_size=batch, optimizer=optimizer,
+                          device=device, channels_last=channels_last, progress=False)
+        return trainer, torch.utils.data.default_collate([data[i] for i in range(batch)])
     listed = isinstance(outputs, (list, tuple))
     items = list(outputs) if listed else [outputs]
     if not all(isinstance(o, torch.Tensor) and o.dim() == 4 for o in items):
@@ -284,6 +318,170 @@ def _train_command(argv: list[str]) -> None:
         print("channels_last speed-up (off ms / on ms): " + ", ".join(ratios))
 
 
+# ---- bench models: every network of the book at the papers' sizes, beside the papers' figures ----------------------
+
+def interleaved_latency_ms(runs: list[tuple[nn.Module, torch.Tensor]], rounds: int, warmup: int = 1
+                           ) -> tuple[list[float], list[float]]:
+    """(wall, CPU): the median milliseconds of one no-grad forward pass of each (model, input) in ``runs``, timed in
+    interleaved rounds (run 0, run 1, ..., run 0, ...) after ``warmup`` untimed rounds, so a change in the machine's
+    load slows every run alike. The CPU time is this process's (all its threads). Chapters 03 and 09."""
+    wall: list[list[float]] = [[] for _ in runs]
+    cpu: list[list[float]] = [[] for _ in runs]
+    with torch.no_grad():
+        for i in range(warmup + rounds):
+            for k, (model, x) in enumerate(runs):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                model(x)
+                if i >= warmup:
+                    wall[k].append((time.perf_counter() - start) * 1000)
+                    cpu[k].append((time.process_time() - start_cpu) * 1000)
+    return [sorted(t)[len(t) // 2] for t in wall], [sorted(t)[len(t) // 2] for t in cpu]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _millions(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.1f}M"
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _models_command(argv: list[str]) -> list[dict]:
+    from posebook.zoo import ZOO, entries
+
+    parser = argparse.ArgumentParser(
+        prog="python -m posebook.bench models",
+        description="every network of the book at the papers' sizes (posebook.zoo): params, GFLOPs (the papers' "
+                    "convention), real multiply-adds, the papers' figures beside them, CPU latency at batch 1 and 8 "
+                    "(median of interleaved rounds) and a training step's time",
+        epilog="rows: " + ", ".join(e.name for e in ZOO))
+    parser.add_argument("--only", action="append", metavar="NAME", help="a row, or a prefix of rows such as "
+                        "hrnet_w32 (repeatable; default: every row)")
+    parser.add_argument("--no-latency", action="store_true", help="counts only: no latency, no training step")
+    parser.add_argument("--no-train", action="store_true", help="no training step")
+    parser.add_argument("--rounds", type=_positive_int, default=5, help="timed interleaved rounds (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--train-batch", type=_positive_int, default=8, help="training step batch (default 8)")
+    parser.add_argument("--train-steps", type=_positive_int, default=3,
+                        help="timed training steps per model, after one untimed (default 3)")
+    parser.add_argument("--input", type=_parse_size, help="H x W for every row instead of its paper's size "
+                                                          "(the paper's GFLOPs and AP are then left out)")
+    parser.add_argument("--json", action="store_true", help="print one JSON list of the rows last")
+    args = parser.parse_args(argv)
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    try:
+        selected = entries(args.only)
+    except ValueError as error:
+        parser.error(f"--only: {error}")
+
+    rows = []
+    for entry in selected:
+        size = tuple(args.input or entry.input_size)
+        with torch.device("meta"):  # shapes only: counting needs no weights or arithmetic
+            model = entry.build()
+        at_paper_size = size == tuple(entry.input_size)
+        rows.append(dict(name=entry.name, model=entry.model, kwargs=entry.kwargs, input=list(size),
+                         params=count_params(model), gflops=gflops(model, size), macs=real_macs(model, size),
+                         paper_params=entry.paper_params,
+                         paper_gflops=entry.paper_gflops if at_paper_size else None,
+                         paper_ap=entry.paper_ap if at_paper_size else None, source=entry.source,
+                         latency_ms_bs1=None, latency_ms_bs8=None, cpu_ms_bs1=None, cpu_ms_bs8=None,
+                         train_step_ms=None, train_batch=None))
+
+    threads = torch.get_num_threads()
+    flush = torch.set_flush_denormal(True)  # fresh weights can make tiny activations; a trained net's do not
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        if not args.no_latency:
+            _models_latency(selected, rows, args)
+            if not args.no_train:
+                _models_training(selected, rows, args)
+        for row in rows:
+            row.update(threads=torch.get_num_threads(), rounds=None if args.no_latency else args.rounds)
+        _print_models(rows, args)
+    finally:
+        torch.set_num_threads(threads)
+        if flush:
+            torch.set_flush_denormal(False)
+    if args.json:
+        print(json.dumps(rows))
+    return rows
+
+
+def _models_latency(selected, rows: list[dict], args) -> None:
+    """Latency at batch 1 and 8 of every selected row's eager eval-mode network (fresh weights), interleaved."""
+    runs = []
+    for entry, row in zip(selected, rows):
+        torch.manual_seed(0)
+        model = entry.build().eval()
+        for batch in (1, 8):
+            runs.append((model, torch.randn(batch, 3, *row["input"], generator=torch.Generator().manual_seed(batch))))
+    print(f"bench models: timing {len(selected)} network(s) at batch 1 and 8, {args.rounds} interleaved round(s) "
+          f"after {args.warmup}, {torch.get_num_threads()} CPU thread(s)...", file=sys.stderr, flush=True)
+    wall, cpu = interleaved_latency_ms(runs, args.rounds, args.warmup)
+    for k, row in enumerate(rows):
+        row.update(latency_ms_bs1=wall[2 * k], latency_ms_bs8=wall[2 * k + 1], cpu_ms_bs1=cpu[2 * k],
+                   cpu_ms_bs8=cpu[2 * k + 1])
+
+
+def _models_training(selected, rows: list[dict], args) -> None:
+    """The Trainer's step (forward, loss, backward, Adam) on random targets, one network at a time (holding every
+    network's gradients and Adam state at once would not fit a laptop): the median of ``--train-steps``."""
+    for entry, row in zip(selected, rows):
+        print(f"bench models: training steps of {entry.name} at batch {args.train_batch}...", file=sys.stderr,
+              flush=True)
+        torch.manual_seed(0)
+        trainer, batch = training_setup(entry.build(), tuple(row["input"]), args.train_batch, device="cpu")
+        row.update(train_step_ms=train_step_ms([(trainer, batch)], steps=args.train_steps, warmup=1)[0],
+                   train_batch=args.train_batch)
+        del trainer, batch
+
+
+def _print_models(rows: list[dict], args) -> None:
+    timed = not args.no_latency
+    print(f"bench models: params, GFLOPs (the papers' convention: conv + linear multiply-adds / 2^30), real "
+          f"multiply-adds (a transposed convolution at its input's size), the papers' figures (posebook.zoo; "
+          f"AP: COCO, percent)"
+          + (f"; CPU latency of the eager eval-mode network, fresh weights, median ms of {args.rounds} interleaved "
+             f"round(s) after {args.warmup} (wall clock; in brackets this process's CPU time, all threads), "
+             f"{torch.get_num_threads()} CPU thread(s)" if timed else "")
+          + (f"; training step: the Trainer's (Adam, channels_last as on CPU by default) at batch {args.train_batch}, "
+             f"median of {args.train_steps} after 1, one network at a time" if timed and not args.no_train else ""))
+    header = (f"{'name':<29} {'input':>7} {'params':>7} {'paper':>6} {'GFLOPs':>7} {'paper':>6} {'MACs e9':>8} "
+              f"{'AP':>5}")
+    if timed:
+        header += f" {'ms bs1 (CPU)':>18} {'ms bs8 (CPU)':>18}" + ("" if args.no_train else f" {'train ms':>9}")
+    print(header)
+    for r in rows:
+        line = (f"{r['name']:<29} {r['input'][0]:>3}x{r['input'][1]:<3} {_millions(r['params']):>7} "
+                f"{_millions(r['paper_params']):>6} {r['gflops']:>7.2f} {_number(r['paper_gflops'], '.2f'):>6} "
+                f"{r['macs'] / 1e9:>8.2f} {_number(r['paper_ap'], '.1f'):>5}")
+        if timed:
+            line += "".join(f" {r[f'latency_ms_bs{b}']:>8.1f} ({r[f'cpu_ms_bs{b}']:>7.1f})" for b in (1, 8))
+            if not args.no_train:
+                line += f" {r['train_step_ms']:>9.1f}"
+        print(line)
+    sources: dict[str, list[str]] = {}
+    for r in rows:
+        sources.setdefault(r["source"], []).append(r["name"])
+    print("the papers' figures (PAPERS.md §0):")
+    for source, names in sources.items():
+        print(f"  {', '.join(names)}: {source}")
+
+
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
 _EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main",
              "pretrain": "posebook.learn:pretrain_main", "grouping": "posebook.inference.grouping:main",
@@ -294,6 +492,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         _train_command(argv[1:])
+        return
+    if argv and argv[0] == "models":
+        _models_command(argv[1:])
         return
     if argv and argv[0] in _EXTERNAL:
         module, func = _EXTERNAL[argv[0]].split(":")
@@ -310,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--batch", type=int, default=1)
     m.add_argument("--json", action="store_true", help="one JSON line per input size: name, kwargs, input, params, "
                                                        "gflops (the papers' convention), macs (real multiply-adds)")
-    for name in ("train", *_EXTERNAL):
+    for name in ("models", "train", *_EXTERNAL):
         sub.add_parser(name, help=f"see python -m posebook.bench {name} --help")
     args = parser.parse_args(argv)
     _model_command(args)
