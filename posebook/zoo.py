@@ -11,9 +11,11 @@ val2017, 256x192 and 384x288) and 4 (MPII, 256x256); CPN = Chen et al., CVPR 201
 et al., TPAMI 2019, Tables 3-5 (COCO val2017, bottom-up on whole images, so not a top-down crop's AP).
 
 What the counts of posebook's networks give beside these (``python -m posebook.bench models --no-latency``):
-SimpleBaseline and HRNet equal the paper to the rounding; the 8-stack Hourglass has the paper's parameters but
-25.6 GFLOPs at 256x256 where HRNet's Table 4 prints 19.1 (CPN's Table 8 gives 25.9: PAPERS.md §0 discusses it);
-CPN and MSPN come out 5-15% above the paper's GFLOPs, as the official PyTorch ports do. Chapters 03-09.
+HRNet equals the paper to the rounding, SimpleBaseline in parameters and within 1% in GFLOPs (8.99, 12.38, 15.76
+beside 8.90, 12.4, 15.7); the 8-stack Hourglass has the paper's parameters (25.4M beside 25.1M) but 25.56 GFLOPs at
+256x256 where HRNet's Table 4 prints 19.1 (CPN's Table 8 gives 25.9: PAPERS.md §0 discusses it); CPN-R50 (6.73
+beside 6.20) and MSPN (4.72-22.02 beside 4.4-19.9) come out 7-11% above the papers' GFLOPs, as the official PyTorch
+ports do. Chapters 03-09.
 """
 from __future__ import annotations
 
