@@ -107,6 +107,35 @@ def match_limbs(scores: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 3)
 
 
+def match_limbs_hungarian(scores: np.ndarray) -> np.ndarray:
+    """The optimal matching of one limb type: the accepted pairs (finite scores) of the largest total score, each
+    candidate used once (a maximum-weight bipartite matching, by the Hungarian algorithm of
+    ``scipy.optimize.linear_sum_assignment``). Returns (m, 3) rows i, j, score, by score, best first.
+
+    What CVPR'17 §2.4 (Eqs. 12-13) writes; the released code matches greedily (:func:`match_limbs`), which can
+    take one high pair where two lower ones together score more. Accepted scores are > 0, so a rejected pair is
+    given weight 0 (as good as leaving both unmatched) and dropped afterwards; a finite score <= 0 is a ValueError.
+    Chapter 08 (OpenPose).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or np.isnan(scores).any() or np.isposinf(scores).any():
+        raise ValueError(f"match_limbs_hungarian: scores must be a 2-D array of finite numbers or -inf (rejected "
+                         f"pairs), got shape {scores.shape}")
+    accepted = np.isfinite(scores)
+    if (scores[accepted] <= 0).any():
+        raise ValueError("match_limbs_hungarian: accepted scores must be > 0 (as score_limbs gives them); reject a "
+                         "pair with -inf")
+    if not accepted.any():
+        return np.zeros((0, 3))
+    rows_i, cols_j = linear_sum_assignment(np.where(accepted, scores, 0.0), maximize=True)
+    keep = accepted[rows_i, cols_j]
+    i, j = rows_i[keep], cols_j[keep]
+    order = np.argsort(-scores[i, j], kind="stable")
+    return np.stack([i[order], j[order], scores[i, j][order]], axis=1).astype(np.float64).reshape(-1, 3)
+
+
 def assemble(connections: list[np.ndarray], peak_scores: np.ndarray, skeleton: Skeleton = OPENPOSE,
              min_parts: int = MIN_PARTS, min_mean_score: float = MIN_MEAN_SCORE):
     """People from the matched limbs: (parts (P, K) int, candidate id or -1; totals (P,); counts (P,)).

@@ -14,6 +14,7 @@ CHAPTERS: dict[str, str] = {
     "05_cpn": "cpn",
     "06_mspn": "mspn",
     "07_hrnet": "hrnet",
+    "08_openpose": "openpose",
 }
 
 

@@ -1,0 +1,403 @@
+"""Chapter 08's probes: what the OpenPose parser can and cannot do on ground-truth maps (Cao, Simon, Wei, Sheikh,
+"Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields", CVPR 2017; Cao et al., TPAMI 2019).
+
+No network is trained. Every image of a seeded set of synthetic scenes has its people drawn as the maps a perfect
+network would output (:mod:`posebook.codecs.paf`), and those maps are parsed back into people by the CMU demo's
+steps (:mod:`posebook.inference.bottomup`) and scored with COCO AP. A probe is deterministic given its seed, so a
+seed is a different set of scenes (``SCENE_SEED + seed``) and the claims compare 5 such sets per variant.
+
+- ``paf_vs_distance_apart`` and ``paf_vs_distance_crowded`` (P1): joining each part to its limb partner by the PAF
+  line integral groups people better than joining the nearest candidates, on the same peaks, with 4 people apart
+  and with 8 people.
+- ``greedy_vs_hungarian`` (P2): the released code's greedy matching per limb loses little against the optimal
+  (Hungarian) matching that CVPR'17 §2.4 writes: an equivalence claim, margin 0.02 AP.
+- ``official_vs_paper_paf`` (P3): the PAF drawn over the official code's support (up to sigma_l past the limb's
+  ends) parses one person far better than the paper's exact rectangle.
+- ``input_scale_small`` (P4): small people (0.15-0.3 of the image high) group better at twice the input scale,
+  the reason for multi-scale testing.
+- ``paf_vs_midpoint`` (P5): PAFs beat a midpoint map per limb, as the paper found on learned maps (CVPR'17 Fig. 7a,
+  2.9%); on ground-truth maps the two do not separate (review OPENPOSE.md §2.5), and the verdict says so.
+
+The paired metric. The scene sets differ far more from seed to seed than two groupings of the same set differ from
+each other, so comparing the variants' APs as independent samples would drown small effects in the scene-set
+variance. Every claim therefore reads ``dAP``: a variant's AP minus the AP of the claim's reference grouping (its
+second variant) on the *same* scenes, so the reference reads 0 on every seed and the Welch rule of the studies
+becomes a one-sample t-test of the paired differences (:mod:`posebook.stats`). Each record's ``final`` also keeps
+the variant's own AP, AP50, AR and the reference's AP.
+
+A set's maps, peaks and limb scores are computed once per process and shared by every grouping of it, so a record's
+``minutes`` hold that shared work in the first run that needed it and little in the others; the sum is the study's
+cost. The cpu profile's 60 runs took 52 CPU-seconds in one thread (13.8 wall minutes at ``nice 10`` on a 2-core
+CPU loaded by two training jobs). Run with ``python -m posebook.study 08``. Chapter 08 (OpenPose).
+"""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import numpy as np
+
+from posebook.study import Claim, Variant
+
+CHAPTER = "08_openpose"
+STRIDE = 8
+SCENE_SEED = 8_000_000  # seed k of a claim renders the scene set SCENE_SEED + k (the validation set is 1_000_003)
+METRIC = "dAP"          # a variant's AP minus its claim's reference AP on the same scenes
+MARGIN = 0.02           # greedy_vs_hungarian: the equivalence margin in AP
+
+# scene name -> (what it is, SceneOptions), every scene 256 x 256 px (review OPENPOSE.md §2.2, §2.5)
+SCENES = {
+    "apart": ("4 people, none placed beside another (overlap 0)", dict(min_people=4, max_people=4, overlap=0.0)),
+    "crowded": ("8 people, the default overlap 0.35", dict(min_people=8, max_people=8)),
+    "one": ("1 person", dict(min_people=1, max_people=1)),
+    "small": ("1-4 people 0.15-0.3 of the image high", dict(person_height=(0.15, 0.3))),
+}
+GROUPINGS = ("paf", "distance", "midpoint")
+MATCHINGS = ("greedy", "hungarian")
+TARGETS = ("official", "paper")
+
+# Per profile: images per scene set and the seeds. A probe costs no training, so the gpu profile is the cpu one (a
+# GPU would not speed the numpy/OpenCV parsing up, and the same sizes keep its records comparable).
+SIZES = {
+    "smoke": dict(images=2, seeds=(0, 1)),
+    "cpu": dict(images=20, seeds=(0, 1, 2, 3, 4)),
+    "gpu": dict(images=20, seeds=(0, 1, 2, 3, 4)),
+}
+
+PAPER_DISTANCE = ("CVPR'17 §2.2 and Fig. 5 (TPAMI'19 §3.2): part positions alone cannot say which candidates form "
+                  "a limb when people are close; the PAF keeps the limb's location and orientation. The paper gives "
+                  "no distance-only number")
+PAPER_GREEDY = ("CVPR'17 §2.4 (Eqs. 12-13) solves each limb's bipartite matching with the Hungarian algorithm; "
+                "Table 2 (MPII 343-image val): the tree by ILP 77.6 mAP in 43 s per image, the tree by greedy 77.4 in "
+                "0.005 s; the released code matches greedily")
+PAPER_SUPPORT = ("CVPR'17 §2.2 Eq. 9 (TPAMI'19 §3.2): the PAF is v inside 0 <= v.(p - x1) <= l and |v_perp.(p - "
+                 "x1)| <= sigma_l; the official Caffe code (putVecMaps) draws it over the limb's box widened by "
+                 "sigma_l, past both ends. No paper number; review OPENPOSE.md §2.2 measured 0.975 (official) vs "
+                 "0.757 (the paper's forms) AP, 1 person")
+PAPER_SCALE = ("CVPR'17 Table 1 (MPII test, full set): 75.6 mAP with 3 test scales (x0.7, 1, 1.3), 72.5 with one; "
+               "the CMU demo searches 368/H x {0.5, 1, 1.5, 2}")
+PAPER_MIDPOINT = ("CVPR'17 §3.1 Fig. 7a (TPAMI'19 §5.1 Fig. 11a, MPII 343-image val, learned maps): PAFs beat "
+                  "one-midpoint by 2.9% mAP (PCKh-0.5) and two-midpoint by 2.3%")
+
+
+def claims(profile: str) -> list[Claim]:
+    """Chapter 08's probes at ``profile``'s size (images per scene set, seeds): P1-P5 of review OPENPOSE.md §4.1
+    D4, each on ground-truth maps, each reading the paired ``dAP``. Cao et al., CVPR 2017 / TPAMI 2019; chapter 08.
+    """
+    if profile not in SIZES:
+        raise ValueError(f"profile must be one of {sorted(SIZES)}, got {profile!r}")
+    size = SIZES[profile]
+    common = dict(seeds=size["seeds"], protocol=2, profile=profile)
+    n = size["images"]
+
+    def probe(name: str, scene: str, reference: dict, **change) -> Variant:
+        return Variant(name, run_probe, config(profile, scene, n, reference=reference, **change), kind="probe")
+
+    distance = dict(grouping="distance")
+    return [
+        Claim(CHAPTER, "paf_vs_distance_apart",
+              f"with {SCENES['apart'][0]}, PAF grouping finds people better than joining the nearest candidates, "
+              "on the same peaks", METRIC, PAPER_DISTANCE,
+              (probe("paf", "apart", distance), probe("distance", "apart", distance, grouping="distance")),
+              effect=("paf", "distance"), **common),
+        Claim(CHAPTER, "paf_vs_distance_crowded",
+              f"with {SCENES['crowded'][0]}, PAF grouping finds people better than joining the nearest "
+              "candidates, on the same peaks", METRIC, PAPER_DISTANCE,
+              (probe("paf", "crowded", distance), probe("distance", "crowded", distance, grouping="distance")),
+              effect=("paf", "distance"), **common),
+        Claim(CHAPTER, "greedy_vs_hungarian",
+              f"with {SCENES['crowded'][0]}, matching each limb greedily (the released code) is as good as the "
+              f"optimal matching (Hungarian, the paper's text), within {MARGIN} AP", METRIC, PAPER_GREEDY,
+              (probe("greedy", "crowded", dict(matching="hungarian")),
+               probe("hungarian", "crowded", dict(matching="hungarian"), matching="hungarian")),
+              effect=("greedy", "hungarian"), margin=MARGIN, **common),
+        Claim(CHAPTER, "official_vs_paper_paf",
+              f"with {SCENES['one'][0]}, the PAF and confidence maps of the official code parse better than the "
+              "paper's forms (the exact limb rectangle, exp(-d^2/sigma^2))", METRIC, PAPER_SUPPORT,
+              (probe("official", "one", dict(targets="paper")),
+               probe("paper", "one", dict(targets="paper"), targets="paper")),
+              effect=("official", "paper"), **common),
+        Claim(CHAPTER, "input_scale_small",
+              f"with {SCENES['small'][0]}, grouping at twice the input scale (512 px) finds them better than at "
+              "256 px", METRIC, PAPER_SCALE,
+              (probe("input512", "small", dict(input_size=256), input_size=512),
+               probe("input256", "small", dict(input_size=256))),
+              effect=("input512", "input256"), **common),
+        Claim(CHAPTER, "paf_vs_midpoint",
+              f"with {SCENES['apart'][0]}, PAFs group better than a midpoint map per limb (on ground-truth maps, "
+              "where the review found no difference)", METRIC, PAPER_MIDPOINT,
+              (probe("paf", "apart", dict(grouping="midpoint")),
+               probe("midpoint", "apart", dict(grouping="midpoint"), grouping="midpoint")),
+              effect=("paf", "midpoint"), **common),
+    ]
+
+
+def config(profile: str, scene: str, images: int, grouping: str = "paf", matching: str = "greedy",
+           targets: str = "official", input_size: int = 256, reference: dict | None = None) -> dict:
+    """One probe's config for ``profile``: the scene set (``scene``, ``images`` images of 256 x 256 px, fitted into
+    a square ``input_size`` input), how its limbs are scored (``grouping``: "paf", "distance" or "midpoint") and
+    matched (``matching``: "greedy" or "hungarian"), the maps' forms (``targets``: "official" or "paper"), and the
+    changes of the ``reference`` grouping its ``dAP`` is measured against (same scenes). Chapter 08 (OpenPose)."""
+    for value, allowed, what in ((profile, SIZES, "profile"), (scene, SCENES, "scene"),
+                                 (grouping, GROUPINGS, "grouping"),
+                                 (matching, MATCHINGS, "matching"), (targets, TARGETS, "targets")):
+        if value not in allowed:
+            raise ValueError(f"{what} must be one of {sorted(allowed)}, got {value!r}")
+    if not (isinstance(images, int) and images >= 1):
+        raise ValueError(f"images must be an int >= 1, got {images!r}")
+    if not (isinstance(input_size, int) and input_size >= STRIDE and input_size % STRIDE == 0):
+        raise ValueError(f"input_size must be a positive multiple of {STRIDE}, got {input_size!r}")
+    own = dict(grouping=grouping, matching=matching, targets=targets, input_size=input_size)
+    reference = dict(own, **(reference or {}))
+    unknown = sorted(set(reference) - set(own))
+    if unknown:
+        raise ValueError(f"reference may change only {sorted(own)}, got {unknown}")
+    return dict(profile=profile, scene=scene, images=images, **own, reference=reference)
+
+
+# ---- the probe ------------------------------------------------------------------------------------------------------
+
+def run_probe(config: dict, seed: int) -> dict:
+    """One probe run: the scene set ``SCENE_SEED + seed`` parsed by ``config``'s grouping and by its reference; final
+    ``dAP`` (this AP minus the reference's), ``AP``, ``AP50``, ``AR``, ``reference_AP``; ``val_people`` the people
+    scored. Deterministic. Cao et al., CVPR 2017; chapter 08 (OpenPose)."""
+    own = {k: config[k] for k in ("grouping", "matching", "targets", "input_size")}
+    mine = grouping_ap(config["scene"], config["images"], seed, **own)
+    ref = mine if config["reference"] == own else grouping_ap(config["scene"], config["images"], seed,
+                                                              **config["reference"])
+    final = {"dAP": mine["AP"] - ref["AP"], "AP": mine["AP"], "AP50": mine["AP50"], "AR": mine["AR"],
+             "reference_AP": ref["AP"], "detections": mine["detections"]}
+    return {"final": final, "curves": [], "val_people": mine["people"], "device": "cpu"}
+
+
+def grouping_ap(scene: str, images: int, seed: int, grouping: str = "paf", matching: str = "greedy",
+                targets: str = "official", input_size: int = 256) -> dict:
+    """COCO AP (AP, AP50, AR, detections, people) of scene set ``SCENE_SEED + seed``'s people parsed from their
+    ground-truth maps by one grouping. The maps, peaks and limb scores of a set are computed once per process
+    (:func:`limb_scores`), so the groupings compared on one set share them. Chapter 08 (OpenPose)."""
+    from posebook.inference.bottomup import coco_results
+    from posebook.metrics import coco_eval
+
+    dataset = scene_set(scene, images, seed)
+    items = (midpoint_limb_scores if grouping == "midpoint" else limb_scores)(scene, images, seed, targets, input_size)
+    results = []
+    for index, image_id in enumerate(dataset.image_ids):
+        poses, scores = group(items[index], grouping, matching)
+        results += coco_results(image_id, poses, scores)
+    stats = coco_eval(dataset.coco.dataset, results)
+    people = sum(int((dataset.people(i)[..., 2] > 0).any(axis=1).sum()) for i in range(len(dataset)))
+    return {"AP": stats["AP"], "AP50": stats["AP50"], "AR": stats["AR"], "detections": len(results),
+            "people": people}
+
+
+@lru_cache(maxsize=64)
+def scene_set(scene: str, images: int, seed: int):
+    """The scene set of a probe: ``images`` synthetic scenes (256 x 256) of seed ``SCENE_SEED + seed``, as a
+    :class:`posebook.data.bottomup.BottomUpDataset` whose ``.coco`` is the ground truth. Cached. Chapter 08."""
+    from posebook.data.bottomup import SyntheticBottomUp
+
+    if scene not in SCENES:
+        raise ValueError(f"scene must be one of {sorted(SCENES)}, got {scene!r}")
+    return SyntheticBottomUp.validation(images, seed=SCENE_SEED + int(seed), input_size=256, **SCENES[scene][1])
+
+
+def midpoint_people(people) -> np.ndarray:
+    """OpenPose-18 people (N, 18, 3) -> their limbs' midpoints (N, 19, 3): x, y and v = 1 where both of the limb's
+    parts are labelled, else 0. The ground truth of the one-midpoint representation (CVPR'17 §2.2, Fig. 5b).
+    Chapter 08 (OpenPose)."""
+    from posebook.keypoints import OPENPOSE
+
+    kp = np.asarray(people, dtype=np.float64).reshape(-1, OPENPOSE.num_keypoints, 3)
+    limbs = np.asarray(OPENPOSE.limbs)
+    a, b = kp[:, limbs[:, 0]], kp[:, limbs[:, 1]]
+    both = (a[..., 2] > 0) & (b[..., 2] > 0)
+    mid = np.zeros((len(kp), len(limbs), 3))
+    mid[..., :2] = np.where(both[..., None], (a[..., :2] + b[..., :2]) / 2, 0.0)
+    mid[..., 2] = both
+    return mid
+
+
+@lru_cache(maxsize=1)
+def _midpoint_skeleton():
+    from posebook.keypoints import OPENPOSE, Skeleton
+
+    names = tuple(f"{OPENPOSE.names[a]}-{OPENPOSE.names[b]}" for a, b in OPENPOSE.limbs)
+    return Skeleton("openpose_limb_midpoints", names, (), ())
+
+
+@lru_cache(maxsize=64)
+def limb_scores(scene: str, images: int, seed: int, targets: str = "official", input_size: int = 256) -> tuple:
+    """Per image of a scene set, what the PAF and distance groupings need: the peaks of the upsampled ground-truth
+    confidence maps, and per limb type the scores (nA, nB) of every candidate pair by the PAF line integral
+    (:func:`posebook.inference.bottomup.score_limbs`) and by distance alone (:func:`distance_scores`); plus the
+    image -> input matrix and the distance prior's image height. Cached per process (the groupings of one set share
+    it). The maps are drawn and upsampled as ``python -m posebook.bench grouping`` does. Chapter 08 (OpenPose)."""
+    from posebook.codecs.paf import ConfidenceMaps, OutputGrid, PartAffinityFields
+    from posebook.inference.bottomup import find_peaks, score_limbs
+    from posebook.keypoints import OPENPOSE
+
+    size = (input_size, input_size)
+    heat_codec = ConfidenceMaps(size, STRIDE, form=targets)
+    paf_codec = PartAffinityFields(size, STRIDE, support=targets)
+    grid = OutputGrid(size, STRIDE)
+    k = OPENPOSE.num_keypoints
+    out = []
+    for people, matrix, height in _input_people(scene, images, seed, input_size):
+        # upsampled as parse_outputs does it (the whole stacks: OpenCV's cubic resize can differ in the last bit
+        # with the number of channels, and a ground-truth map's two-pixel plateaus make peaks sensitive to that)
+        heat = grid.upsample(heat_codec.encode(people))[:k]
+        field = grid.upsample(paf_codec.encode(people))
+        peaks = find_peaks(heat)
+        per_limb = []
+        for c, (a, b) in enumerate(OPENPOSE.limbs):
+            if not len(peaks[a]) or not len(peaks[b]):
+                per_limb.append(None)
+                continue
+            per_limb.append({"paf": score_limbs(peaks[a], peaks[b], field[2 * c], field[2 * c + 1], height),
+                             "distance": distance_scores(peaks[a], peaks[b], height)})
+        out.append({"peaks": peaks, "limbs": per_limb, "matrix": matrix, "height": height})
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def midpoint_limb_scores(scene: str, images: int, seed: int, targets: str = "official",
+                         input_size: int = 256) -> tuple:
+    """:func:`limb_scores` with, per limb, the scores of the midpoint grouping added (:func:`midpoint_scores` on the
+    upsampled ground-truth midpoint maps, drawn as the confidence maps are): computed only for the sets that a
+    midpoint probe parses, on the same peaks. Cached per process. Chapter 08 (OpenPose)."""
+    from posebook.codecs.paf import ConfidenceMaps, OutputGrid
+    from posebook.keypoints import OPENPOSE
+
+    size = (input_size, input_size)
+    codec = ConfidenceMaps(size, STRIDE, skeleton=_midpoint_skeleton(), background=False, form=targets)
+    grid = OutputGrid(size, STRIDE)
+    base = limb_scores(scene, images, seed, targets, input_size)
+    out = []
+    for item, (people, _, height) in zip(base, _input_people(scene, images, seed, input_size)):
+        mids = grid.upsample(codec.encode(midpoint_people(people)))
+        limbs = [None if scores is None else
+                 dict(scores, midpoint=midpoint_scores(item["peaks"][a], item["peaks"][b], mids[c], height))
+                 for c, ((a, b), scores) in enumerate(zip(OPENPOSE.limbs, item["limbs"]))]
+        out.append(dict(item, limbs=limbs))
+    return tuple(out)
+
+
+def _input_people(scene: str, images: int, seed: int, input_size: int):
+    """Per image of a scene set: (people (N, 18, 3) in input px, matrix image -> input, the distance prior's image
+    height), the image fitted into a square ``input_size`` as the bench fits it."""
+    from posebook.data.transforms import affine_points
+    from posebook.inference.grouping import input_frame
+
+    dataset = scene_set(scene, images, seed)
+    for index, image_id in enumerate(dataset.image_ids):
+        info = dataset.coco.imgs[image_id]
+        matrix, _ = input_frame((info["height"], info["width"]), input_size)
+        people = dataset.people(index)
+        people[..., :2] = affine_points(people[..., :2], matrix)
+        zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+        yield people, matrix, info["height"] * zoom  # the prior's height, as parse_outputs gives it
+
+
+def midpoint_scores(cand_a, cand_b, midpoint_map, image_height: float) -> np.ndarray:
+    """Scores (nA, nB) of every candidate limb A_i -> B_j by a midpoint map (the one-midpoint representation,
+    CVPR'17 §2.2 Fig. 5b): the map's value at the pixel nearest the pair's midpoint, plus the demo's distance
+    prior ``min(0.5 image_height / |AB| - 1, 0)``; accepted (else -inf) when that value exceeds
+    :data:`~posebook.inference.bottomup.THRE1` (a midpoint detected as a part is), the score is > 0 and A != B.
+    Chapter 08 (OpenPose)."""
+    from posebook.inference.bottomup import THRE1
+
+    a, b = np.asarray(cand_a, np.float64)[:, None, :2], np.asarray(cand_b, np.float64)[None, :, :2]
+    mid = (a + b) / 2
+    h, w = midpoint_map.shape
+    px = np.clip(np.rint(mid[..., 0]).astype(int), 0, w - 1)
+    py = np.clip(np.rint(mid[..., 1]).astype(int), 0, h - 1)
+    value = midpoint_map[py, px].astype(np.float64)
+    norm = np.hypot(*(b - a).transpose(2, 0, 1))
+    score = value + np.minimum(0.5 * image_height / np.maximum(norm, 1e-12) - 1.0, 0.0)
+    return np.where((value > THRE1) & (score > 0) & (norm > 0), score, -np.inf)
+
+
+def distance_scores(cand_a, cand_b, image_height: float) -> np.ndarray:
+    """Scores (nA, nB) of every candidate limb A_i -> B_j by distance alone: ``1 - |AB| / (0.5 image_height)``,
+    accepted (else -inf) when A != B and |AB| is under half the image height (where the demo's distance prior
+    starts to count), so the nearest pairs match first. The no-PAF baseline of chapter 08 (OpenPose)."""
+    a, b = np.asarray(cand_a, np.float64)[:, None, :2], np.asarray(cand_b, np.float64)[None, :, :2]
+    norm = np.hypot(*(b - a).transpose(2, 0, 1))
+    score = 1.0 - norm / (0.5 * image_height)
+    return np.where((norm > 0) & (score > 0), score, -np.inf)
+
+
+def group(item: dict, grouping: str = "paf", matching: str = "greedy") -> tuple[np.ndarray, np.ndarray]:
+    """One image of :func:`limb_scores` -> (poses (P, 18, 3) in the image, scores (P,) per part) as
+    :func:`posebook.inference.bottomup.parse_outputs` returns them: the limbs scored by ``grouping``, matched by
+    ``matching`` (:func:`~posebook.inference.bottomup.match_limbs` or
+    :func:`~posebook.inference.bottomup.match_limbs_hungarian`), assembled and pruned by the demo's rules. With
+    "paf" and "greedy" it is the library's parse. Chapter 08 (OpenPose)."""
+    from posebook.inference.bottomup import (assemble, keep_people, match_limbs, match_limbs_hungarian,
+                                             to_image)
+    from posebook.keypoints import OPENPOSE
+
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    if matching not in MATCHINGS:
+        raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
+    match = match_limbs if matching == "greedy" else match_limbs_hungarian
+    peaks, k = item["peaks"], OPENPOSE.num_keypoints
+    first_id = np.cumsum([0] + [len(p) for p in peaks])
+    candidates = np.concatenate(peaks) if first_id[-1] else np.zeros((0, 3))
+    connections = []
+    for (a, b), scores in zip(OPENPOSE.limbs, item["limbs"]):
+        if scores is None:
+            connections.append(np.zeros((0, 3)))
+            continue
+        rows = match(scores[grouping])
+        rows[:, 0] += first_id[a]
+        rows[:, 1] += first_id[b]
+        connections.append(rows)
+    parts, totals, counts = assemble(connections, candidates[:, 2], OPENPOSE, min_parts=0, min_mean_score=-np.inf)
+    kept = keep_people(totals, counts)
+    poses = (np.where((parts >= 0)[..., None], candidates[np.maximum(parts, 0)], 0.0) if len(candidates)
+             else np.zeros((0, k, 3))).reshape(-1, k, 3)
+    return to_image(poses[kept], item["matrix"]), totals[kept] / np.maximum(counts[kept], 1)
+
+
+# ---- estimates for --dry-run ----------------------------------------------------------------------------------------
+
+def _sets(config: dict) -> set:
+    """The shared computations a probe run of ``config`` needs, keyed (scene, targets, input size, midpoint maps):
+    its own grouping's and its reference's."""
+    keys = set()
+    for g in (config, config["reference"]):
+        keys.add((config["scene"], g["targets"], g["input_size"], False))
+        if g["grouping"] == "midpoint":
+            keys.add((config["scene"], g["targets"], g["input_size"], True))
+    return keys
+
+
+@lru_cache(maxsize=None)
+def _set_seconds(key: tuple, images: int) -> float:
+    """One thread's process seconds to compute the shared work ``key`` for ``images`` images, timed on 2 images of
+    seed 0 (rendering them included)."""
+    scene, targets, input_size, midpoints = key
+    start = time.process_time()
+    scene_set.__wrapped__(scene, 2, 0)
+    if midpoints:
+        limb_scores(scene, 2, 0, targets, input_size)
+        start = time.process_time()
+        midpoint_limb_scores.__wrapped__(scene, 2, 0, targets, input_size)
+    else:
+        limb_scores.__wrapped__(scene, 2, 0, targets, input_size)
+    return (time.process_time() - start) / 2 * images
+
+
+def estimate_run(config: dict, kind: str) -> tuple[float, str]:
+    """Seconds for one probe run of ``config`` (one thread's process time; a loaded CPU takes longer): the shared
+    work of every scene set it parses (:func:`limb_scores`, :func:`midpoint_limb_scores`), timed on 2 images and
+    shared out among the declared variants that parse the same set, plus about a second of grouping and COCO
+    evaluation. Chapter 08 (OpenPose)."""
+    from collections import Counter
+
+    sharing = Counter(key for claim in claims(config["profile"]) for v in claim.variants for key in _sets(v.config))
+    seconds = 1.0 + sum(_set_seconds(key, config["images"]) / sharing[key] for key in _sets(config))
+    return seconds, (f"{config['images']} images at {config['input_size']} px, its share of the maps computed once "
+                     f"per scene set")
