@@ -515,3 +515,12 @@ def test_an_equivalence_claim_declares_its_margin_and_is_read_with_two_one_sided
                                            "Against the paper's numbers")
     null = reading.claim_texts(study.chapter_claims(TOY, "cpu")[0], dict(c, verdict="not shown"), "cpu", "cmd")
     assert null["reading"].startswith("Not shown: the seeds cannot place the difference")
+
+
+def test_the_text_summary_prints_a_range_of_validation_people_when_runs_differ(toy):
+    _run(only=["trained_claim"])
+    entries = study.load_claims(TOY, "cpu")
+    trained = next(c for c in entries if c["claim"] == "trained_claim")
+    trained["variants"][0]["val_people"] = [38, 60, 46]
+    line = next(l for l in study.format_summary([trained]).splitlines() if l.strip().startswith("x "))
+    assert line.split()[-2] == "38-60", line

@@ -119,7 +119,8 @@ def format_summary(claims: list[dict]) -> str:
         for v in c["variants"]:
             spread = f"{v['min']:.4g}-{v['max']:.4g}" if v["values"] else "-"
             mean = f"{v['mean']:.4g}" if v["values"] else "-"
-            people = str(v["val_people"] or "-")
+            people = v["val_people"]
+            people = f"{min(people)}-{max(people)}" if isinstance(people, list) else str(people or "-")
             lines.append(f"  {v['name']:<16}{len(v['values']):>3}{mean:>10}{spread:>20}{people:>12}"
                          f"{v['minutes']:>9.1f}")
         effect = "-" if c["effect"] is None else f"{c['effect']:+.4g}"
