@@ -19,6 +19,8 @@ import time
 import torch
 from torch import nn
 
+from posebook import argtypes
+
 _COUNTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
@@ -96,14 +98,6 @@ def latency_ms(model: nn.Module, input_size: tuple[int, int], batch: int = 1, re
                 times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return times[len(times) // 2]
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size must look like 256x192 (H x W), got {text!r}") from None
-    return h, w
 
 
 def _parse_kwargs(pairs: list[str]) -> dict:
@@ -270,7 +264,7 @@ def _train_command(argv: list[str]) -> None:
     parser.add_argument("--chapter", choices=TRAIN_CHAPTERS, help="the cpu profile's model and input size of a "
                                                                      "chapter")
     parser.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
-    parser.add_argument("--input", type=_parse_size, help="H x W, e.g. 256x192 (default: the chapter's, or 256x192)")
+    parser.add_argument("--input", type=argtypes.input_size, help="H x W, e.g. 256x192 (default: the chapter's, or 256x192)")
     parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default: the chapter's, or 8)")
     parser.add_argument("--channels-last", choices=("off", "on", "both", "auto"), default="auto",
                         help="memory format; auto: the Trainer's default on the device (default)")
@@ -338,16 +332,6 @@ def interleaved_latency_ms(runs: list[tuple[nn.Module, torch.Tensor]], rounds: i
     return [sorted(t)[len(t) // 2] for t in wall], [sorted(t)[len(t) // 2] for t in cpu]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def _millions(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e6:.1f}M"
 
@@ -369,13 +353,13 @@ def _models_command(argv: list[str]) -> list[dict]:
                         "hrnet_w32 (repeatable; default: every row)")
     parser.add_argument("--no-latency", action="store_true", help="counts only: no latency, no training step")
     parser.add_argument("--no-train", action="store_true", help="no training step")
-    parser.add_argument("--rounds", type=_positive_int, default=5, help="timed interleaved rounds (default 5)")
+    parser.add_argument("--rounds", type=argtypes.positive_int, default=5, help="timed interleaved rounds (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--train-batch", type=_positive_int, default=8, help="training step batch (default 8)")
-    parser.add_argument("--train-steps", type=_positive_int, default=3,
+    parser.add_argument("--threads", type=argtypes.positive_int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--train-batch", type=argtypes.positive_int, default=8, help="training step batch (default 8)")
+    parser.add_argument("--train-steps", type=argtypes.positive_int, default=3,
                         help="timed training steps per model, after one untimed (default 3)")
-    parser.add_argument("--input", type=_parse_size, help="H x W for every row instead of its paper's size "
+    parser.add_argument("--input", type=argtypes.input_size, help="H x W for every row instead of its paper's size "
                                                           "(the paper's GFLOPs and AP are then left out)")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the rows last")
     args = parser.parse_args(argv)
@@ -505,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
     m = sub.add_parser("model", help="params, GFLOPs (the papers' convention), real multiply-adds and optionally "
                                      "latency of a registered model")
     m.add_argument("name")
-    m.add_argument("--input", type=_parse_size, nargs="+", default=[(256, 192)], help="H x W, e.g. 256x192")
+    m.add_argument("--input", type=argtypes.input_size, nargs="+", default=[(256, 192)], help="H x W, e.g. 256x192")
     m.add_argument("--arg", action="append", default=[], help="constructor argument key=value (JSON values)")
     m.add_argument("--latency", action="store_true")
     m.add_argument("--batch", type=int, default=1)

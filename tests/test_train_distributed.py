@@ -141,7 +141,7 @@ def test_two_processes_resumed_at_step_3_end_with_the_weights_of_their_uninterru
 @pytest.mark.parametrize("args, message", [
     (["--chapter", "99", "--profile", "smoke"], "no reference network for chapter '99'"),
     (["--chapter", "04", "--profile", "tiny"], "argument --profile: invalid choice: 'tiny'"),
-    (["--chapter", "04", "--profile", "smoke", "--steps", "0"], "expected a whole number of steps >= 1, got '0'"),
+    (["--chapter", "04", "--profile", "smoke", "--steps", "0"], "expected an integer >= 1, got '0'"),
     (["--chapter", "04", "--profile", "smoke", "--steps", "many"], "got 'many'"),
     (["--chapter", "04", "--profile", "smoke", "--steps", "4", "--until", "5"], "--until 5 is past the run's 4"),
     (["--chapter", "04", "--profile", "smoke", "--resume"], "checkpoint.pt does not exist"),

@@ -36,6 +36,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from posebook import argtypes
+
 TOLERANCE = 1e-4  # the optimized model's outputs equal the eager model's to this, relative to the largest |value|
 
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -356,24 +358,6 @@ def _random_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size must look like 256x192 (H x W), got {text!r}") from None
-    return h, w
-
-
 def _keyword(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -397,11 +381,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "hrnet_w32 simple_baseline, i.e. HRNet-W32 and SimpleBaseline-R50)")
     parser.add_argument("--arg", type=_keyword, action="append", default=[],
                         help="constructor argument key=value (JSON values), given to every model")
-    parser.add_argument("--input", type=_size, default=(256, 192), help="H x W (default 256x192)")
-    parser.add_argument("--batch", type=_positive, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
-    parser.add_argument("--rounds", type=_positive, default=10, help="timed interleaved rounds (default 10)")
+    parser.add_argument("--input", type=argtypes.input_size, default=(256, 192), help="H x W (default 256x192)")
+    parser.add_argument("--batch", type=argtypes.positive_int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    parser.add_argument("--rounds", type=argtypes.positive_int, default=10, help="timed interleaved rounds (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
-    parser.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=argtypes.positive_int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time optimize(model, compile=True) (minutes "
                                                                "of compiling per model and batch)")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the rows last")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import posebook
-from posebook import learn
+from posebook import argtypes, learn
 from posebook.checkpoints import read_checkpoint, write_checkpoint
 from posebook.train import world
 
@@ -90,24 +90,15 @@ def main(argv: list[str] | None = None) -> dict:
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
-    def positive(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number < 1:
-            raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {value!r}")
-        return number
-
     parser = argparse.ArgumentParser(
         prog="python -m posebook.train",
         description="train a chapter's reference network with its profile's recipe, in one process or under "
                     "torchrun --nproc_per_node K (DistributedDataParallel: NCCL on GPUs, gloo on the CPU)")
     parser.add_argument("--chapter", required=True, type=chapter, help=f"one of {sorted(learn.REFERENCES)}")
     parser.add_argument("--profile", required=True, choices=sorted(learn.LIVE_BUDGETS))
-    parser.add_argument("--steps", type=positive, help="the run's length (default: the profile's live-run budget; "
+    parser.add_argument("--steps", type=argtypes.positive_int, help="the run's length (default: the profile's live-run budget; "
                                                        "with --resume, the checkpoint's)")
-    parser.add_argument("--until", type=positive, help="stop at this step (the checkpoint is written there); "
+    parser.add_argument("--until", type=argtypes.positive_int, help="stop at this step (the checkpoint is written there); "
                                                        "continue later with --resume")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and data order (default 0)")
     parser.add_argument("--out", required=True, help="folder for checkpoint.pt and rank{r}.pt")
