@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from posebook import argtypes
+from posebook import argtypes, timing
 
 _COUNTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
@@ -317,19 +317,9 @@ def _train_command(argv: list[str]) -> None:
 def interleaved_latency_ms(runs: list[tuple[nn.Module, torch.Tensor]], rounds: int, warmup: int = 1
                            ) -> tuple[list[float], list[float]]:
     """(wall, CPU): the median milliseconds of one no-grad forward pass of each (model, input) in ``runs``, timed in
-    interleaved rounds (run 0, run 1, ..., run 0, ...) after ``warmup`` untimed rounds, so a change in the machine's
-    load slows every run alike. The CPU time is this process's (all its threads). Chapters 03 and 09."""
-    wall: list[list[float]] = [[] for _ in runs]
-    cpu: list[list[float]] = [[] for _ in runs]
-    with torch.no_grad():
-        for i in range(warmup + rounds):
-            for k, (model, x) in enumerate(runs):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                model(x)
-                if i >= warmup:
-                    wall[k].append((time.perf_counter() - start) * 1000)
-                    cpu[k].append((time.process_time() - start_cpu) * 1000)
-    return [sorted(t)[len(t) // 2] for t in wall], [sorted(t)[len(t) // 2] for t in cpu]
+    interleaved rounds after ``warmup`` untimed rounds (:func:`posebook.timing.interleaved_ms`). Chapters 03 and
+    09."""
+    return timing.interleaved_ms(runs, rounds, warmup)
 
 
 def _millions(value: float | None) -> str:

@@ -36,7 +36,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from posebook import argtypes
+from posebook import argtypes, timing
 
 TOLERANCE = 1e-4  # the optimized model's outputs equal the eager model's to this, relative to the largest |value|
 
@@ -325,22 +325,11 @@ DEFAULT_MODELS = ("hrnet_w32", "simple_baseline")  # the papers' HRNet-W32 and S
 
 
 def interleaved_ms(models: list, x: Tensor, rounds: int, warmup: int = 2) -> tuple[list[float], list[float]]:
-    """(wall, CPU): the median milliseconds of one no-grad forward pass of ``x`` through each model, on the wall
-    clock and in this process's CPU time, timed in interleaved rounds (model 0, model 1, ..., model 0, ...) so a
-    busy machine slows each alike, after ``warmup`` untimed rounds. On a loaded machine the wall clock measures the
-    share of the CPU the process gets as much as the model; with one thread the CPU time is the work itself.
-    The forward-pass counterpart of :func:`posebook.bench.train_step_ms` (chapter 03)."""
-    wall: list[list[float]] = [[] for _ in models]
-    cpu: list[list[float]] = [[] for _ in models]
-    with torch.no_grad():
-        for i in range(warmup + rounds):
-            for k, model in enumerate(models):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                model(x)
-                if i >= warmup:
-                    wall[k].append((time.perf_counter() - start) * 1000)
-                    cpu[k].append((time.process_time() - start_cpu) * 1000)
-    return [sorted(t)[len(t) // 2] for t in wall], [sorted(t)[len(t) // 2] for t in cpu]
+    """(wall, CPU): the median milliseconds of one no-grad forward pass of ``x`` through each model, timed in
+    interleaved rounds (model 0, model 1, ..., model 0, ...) so a busy machine slows each alike, after ``warmup``
+    untimed rounds (:func:`posebook.timing.interleaved_ms`). The forward-pass counterpart of
+    :func:`posebook.bench.train_step_ms` (chapter 03)."""
+    return timing.interleaved_ms([(model, x) for model in models], rounds, warmup)
 
 
 def _random_bn(model: nn.Module, seed: int = 0) -> nn.Module:
