@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from posebook.bench import _parse_size  # noqa: E402
+from posebook.argtypes import input_size as _parse_size  # noqa: E402
 from posebook.data.synthetic import occlusion_stats, write_coco  # noqa: E402
 
 

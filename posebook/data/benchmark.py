@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from posebook.bench import _parse_size
+from posebook.argtypes import input_size as _parse_size
 
 
 def rate(make_item, seconds: float, min_items: int = 3) -> tuple[float, float]:
