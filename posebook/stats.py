@@ -161,7 +161,7 @@ def equivalence_detectable(sd_a: float, sd_b: float, n_a: int, n_b: int, alpha: 
                            power: float = POWER, draws: int = 20000, seed: int = 0) -> float:
     """The smallest margin within which :func:`equivalence_verdict`'s design shows two variants of equal true means
     equivalent with probability ``power`` (80%): in each of ``draws`` simulated studies (normal seeds with these
-    standard deviations, a fixed ``seed``) the TOST passes for every margin above |effect| + t(1 - alpha, df) * SE;
+    standard deviations, a fixed ``seed``) the TOST passes for every margin above ``|effect| + t(1 - alpha, df) * SE``;
     the ``power`` quantile of that bound. The design's resolution for an equivalence claim."""
     import numpy as np
     from scipy import stats

@@ -319,7 +319,7 @@ def midpoint_scores(cand_a, cand_b, midpoint_map, image_height: float) -> np.nda
 
 def distance_scores(cand_a, cand_b, image_height: float) -> np.ndarray:
     """Scores (nA, nB) of every candidate limb A_i -> B_j by distance alone: ``1 - |AB| / (0.5 image_height)``,
-    accepted (else -inf) when A != B and |AB| is under half the image height (where the demo's distance prior
+    accepted (else -inf) when A != B and ``|AB|`` is under half the image height (where the demo's distance prior
     starts to count), so the nearest pairs match first. The no-PAF baseline of chapter 08 (OpenPose)."""
     a, b = np.asarray(cand_a, np.float64)[:, None, :2], np.asarray(cand_b, np.float64)[None, :, :2]
     norm = np.hypot(*(b - a).transpose(2, 0, 1))
