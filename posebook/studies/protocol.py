@@ -63,12 +63,13 @@ def recipe_model(config: dict):
     return net
 
 
-def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool = False) -> dict:
+def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool = False, extra=None) -> dict:
     """Train ``net`` (built and seeded by the caller with ``torch.manual_seed(seed)``) on the study's rendered crops
     (cached under ``name``) with ``config``'s recipe (:func:`recipe_config`), one thread's process time counted;
     score it every ``steps / evaluations`` steps on the first ``curve_people`` validation people and at the end on
     all of them, with left/right inversions by view. The final metrics add ``params``, ``macs`` (real multiply-adds
-    of one crop) and ``gflops`` (the papers' convention). Chapters 03-07."""
+    of one crop) and ``gflops`` (the papers' convention), and whatever ``extra(model, val, views, final)`` returns
+    (chapter 03: every stack scored). Chapters 03-07."""
     from posebook.bench import count_params, gflops, real_macs
     from posebook.train import Trainer
 
@@ -87,6 +88,8 @@ def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool 
     clock = time.process_time()
     history = trainer.fit()
     final, _ = topdown.scores(trainer.model, val, views=val_views)
+    if extra is not None:
+        final.update(extra(trainer.model, val, val_views, dict(final)))
     final["cpu_minutes"] = (time.process_time() - clock) / 60
     final["params"] = count_params(trainer.model)
     size = tuple(config["input_size"])

@@ -1,20 +1,25 @@
-"""Chapter 03's study: the Stacked Hourglass paper's claims (Newell, Yang, Deng, ECCV 2016, §4.2).
+"""Chapter 03's study: the Stacked Hourglass paper's claims (Newell, Yang, Deng, ECCV 2016, §4.2), under protocol 2
+(:mod:`posebook.studies.protocol`: the recipe, 5 seeds, at least 500 validation people, the one-sided Welch rule).
 
 - ``intermediate_supervision``: the same 2-stack network trained with every stack supervised beats it trained with
   only the last one supervised (HG-Stacked-Int against HG-Stacked, Fig. 8).
 - ``supervision_gradient`` (probe): on a fixed batch at initialisation, supervision puts more gradient into the
   first stack's parameters.
-- ``stacking``: at equal parameters (channels chosen so the counts match), more stacks predict better (Fig. 9 right).
+- ``stacking_width``: at equal width (the same channels in every stack), 2 stacks beat 1: the second stack is extra
+  computation on top of the first.
+- ``stacking``: at equal parameters (the 1-stack network widened until its parameter count matches), 2 stacks beat 1
+  (the paper's design, Fig. 9 right, with 2 / 4 / 8 stacks).
 - ``halfway_vs_final``: the last stack's prediction is more accurate than the first stack's, in the same network
   (Fig. 9 right: the accuracy halfway through the network against at its end), read from the supervised 2-stack runs.
-- ``refinement``: the last stack makes fewer left/right inversions than the first (Fig. 9 left), read from the same
-  runs. The metric is the share of labelled keypoints that land on the same person's mirrored joint
-  (``error.inversion``, Ronchi and Perona's kind): the mistake Fig. 9 left shows. Misses (OKS ks < 0.5 anywhere
-  else) are left out: at this scale they are mostly imprecise placement, which ``halfway_vs_final`` measures.
+- ``refinement``: the last stack swaps fewer left/right keypoints than the first on people seen from the side and
+  the back (Fig. 9 left shows such swaps fixed), read from the same runs: the share of eligible left/right keypoints
+  predicted at the twin joint (:func:`posebook.metrics.lr_inversions`, PCK radius 0.1 of the box).
+- ``refinement_fixes``: the last stack fixes more keypoints than it breaks (a keypoint is fixed when the first
+  stack misses it at PCK@0.1 and the last places it, broken the reverse), read from the same runs.
 
-The data holds the difficulty these ideas address: the synthetic setting's front, side and back views (left/right
-needs the whole body), occluders and up to four overlapping people. The training crops are rendered once per study
-and reused by every variant and seed. Run with ``python -m posebook.study 03``. Chapter 03.
+Every variant is an hourglass of chapter 03 trained with the profile's recipe (:mod:`posebook.recipe`) from scratch,
+as the paper's, for the same steps on the same crops (the synthetic scenes: front, side and back views, occluders,
+up to four overlapping people), on the recipe's Gaussian targets. Run with ``python -m posebook.study 03``. Chapter 03.
 """
 from __future__ import annotations
 
@@ -26,32 +31,28 @@ import numpy as np
 import torch
 from torch import nn
 
-import posebook
-from posebook import models
+from posebook import metrics, models
 from posebook.bench import count_params
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, MultiOutputLoss
 from posebook.study import Claim, RenderedItems, Variant
-from posebook.studies import topdown
+from posebook.studies import protocol, topdown
 from posebook.studies.topdown import TRAIN_SEED, scores, validation_set  # noqa: F401 (the chapter reads them here)
 
 CHAPTER = "03_stacked_hourglass"
+METRIC = "PCK@0.1"
+THRESHOLD = 0.1  # the PCK radius of the refinement claims (fixed/broken keypoints, left/right swaps)
 
-# Per profile: model, data and budget. The cpu budget fits the whole study (12 trainings, 2 probes x 3 seeds) in
-# 90 minutes of a 2-core machine; `python -m posebook.study 03 --profile cpu --dry-run` prints the estimate.
-# Batch 32 with channels_last trains 1.7x more samples/s than batch 8 on 2 cores (issue 12). The base widths (52 on
-# cpu, 112 on gpu) are those whose 1- and 4-stack equal-parameter twins land within 5% of their parameter count
-# with widths in multiples of 4 (the stem uses C/4).
+# Per profile: the hourglass (chapter 03's reference network at cpu size, the paper's 256 channels at gpu size), the
+# budget and the data. The cpu budget fits 20 runs (4 trained variants x 5 seeds) and the probes in about 120
+# one-thread minutes: `python -m posebook.study 03 --profile cpu --dry-run` prints the estimate.
 SIZES = {
-    "smoke": dict(input_size=(64, 48), heatmap_size=(16, 12), sigma=1.0, image_size=(128, 128), channels=16,
-                  order=2, stacks=2, batch_size=8, steps=4, warmup=0, lr=2e-3, train_items=32, val_people=4,
-                  val_every=2, probe_batch=4),
-    "cpu": dict(input_size=(128, 96), heatmap_size=(32, 24), sigma=2.0, image_size=(256, 256), channels=52,
-                order=3, stacks=2, batch_size=32, steps=700, warmup=30, lr=2e-3, train_items=11200, val_people=200,
-                val_every=175, probe_batch=16),
-    "gpu": dict(input_size=(256, 192), heatmap_size=(64, 48), sigma=2.0, image_size=(256, 256), channels=112,
-                order=4, stacks=2, batch_size=32, steps=4000, warmup=200, lr=1e-3, train_items=16000,
-                val_people=500, val_every=500, probe_batch=16),
+    "smoke": dict(channels=16, order=2, stacks=2, steps=4, train_items=32, val_people=4, curve_people=4,
+                  evaluations=2, seeds=(0, 1), probe_batch=4),
+    "cpu": dict(channels=64, order=3, stacks=2, steps=1000, train_items=16000, val_people=500, curve_people=200,
+                evaluations=4, seeds=(0, 1, 2, 3, 4), probe_batch=16),
+    "gpu": dict(channels=256, order=4, stacks=2, steps=4000, train_items=16000, val_people=500, curve_people=200,
+                evaluations=8, seeds=(0, 1, 2, 3, 4), probe_batch=16),
 }
 SCENE: dict = {}  # SceneOptions' defaults: front/side/back views, occluders, overlapping people
 MAX_PEOPLE = 4
@@ -60,6 +61,8 @@ PAPER_SUPERVISION = ("Fig. 8 (§4.2, MPII val, PCKh on wrists/elbows/knees/ankle
                      "HG-Stacked; curves only, no end values printed")
 PAPER_GRADIENT = ("no figure: §3.3 motivates intermediate supervision as a loss applied to every stack's "
                   "prediction")
+PAPER_WIDTH = ("Fig. 8 (§4.2, MPII val): HG-Stacked (2 stacks of 4 residual modules) above HG (1 stack of 8 "
+               "modules), about the same computation; the paper does not train stacks of equal width")
 PAPER_STACKING = ("Fig. 9 right (§4.2, MPII val, equal parameters): 2 / 4 / 8 stacks reach 87.4 / 87.8 / 88.1%; "
                   "Fig. 8: HG-Stacked (2 x 4 modules) above HG (1 x 8 modules)")
 PAPER_HALFWAY = ("Fig. 9 right (§4.2, MPII val): the prediction halfway through the network against at its end: "
@@ -70,47 +73,74 @@ PAPER_REFINEMENT = ("Fig. 9 left (§4.2): mistakes of the 2nd hourglass fixed by
 
 # ---- declarations ------------------------------------------------------------------------------------------------
 
+def config(profile: str, stacks: int | None = None, channels: int | None = None, supervise_all: bool = True,
+           probe: bool = False) -> dict:
+    """One variant's protocol-2 config (:func:`posebook.studies.protocol.recipe_config`): the recipe's data and
+    trainer, an hourglass of ``stacks`` stacks and ``channels`` channels (the profile's by default), every stack
+    supervised or (``supervise_all=False``) only the last; ``probe``: the gradient probe's batch. Chapter 03."""
+    size = SIZES[profile]
+    kwargs = dict(stacks=stacks or size["stacks"], channels=channels or size["channels"], order=size["order"])
+    out = protocol.recipe_config(profile, "hourglass", kwargs, size["steps"], train_items=size["train_items"],
+                                 val_people=size["val_people"], curve_people=size["curve_people"],
+                                 evaluations=size["evaluations"])
+    out = dict(out, scene=SCENE, max_people=MAX_PEOPLE, supervise_all=bool(supervise_all))
+    if probe:
+        out["probe_batch"] = size["probe_batch"]
+    return out
+
+
 def claims(profile: str) -> list[Claim]:
-    """Chapter 03's claims at ``profile``'s size. Newell et al. §4.2."""
-    base = dict(SIZES[profile], profile=profile, scene=SCENE, max_people=MAX_PEOPLE, supervise_all=True)
-    stacks = base["stacks"]
-    unsupervised = dict(base, supervise_all=False)
-    target = _params(stacks, base["channels"], base["order"])
-    wide = dict(base, stacks=1, channels=equal_params_channels(1, target, base["order"]))
-    deep = dict(base, stacks=2 * stacks, channels=equal_params_channels(2 * stacks, target, base["order"]))
+    """Chapter 03's claims at ``profile``'s size under protocol 2, each on PCK@0.1 of every labelled keypoint but
+    the refinement claims (left/right swaps, keypoints fixed and broken). Newell et al. §4.2."""
+    size = SIZES[profile]
+    common = dict(seeds=size["seeds"], protocol=2, profile=profile)
+    n, c = size["stacks"], size["channels"]
+    wide = equal_params_channels(1, _params(n, c, size["order"]), size["order"])
+    runs = "intermediate_supervision/with"
+    last = f"stack{n}"
     return [
         Claim(CHAPTER, "intermediate_supervision",
-              f"supervising every stack of a {stacks}-stack hourglass makes its final prediction better than "
-              "supervising only the last stack", "PCK@0.2", PAPER_SUPERVISION,
-              (Variant("with", train, base), Variant("without", train, unsupervised)), effect=("with", "without")),
+              f"supervising every stack of a {n}-stack hourglass makes its final prediction better than "
+              "supervising only the last stack", METRIC, PAPER_SUPERVISION,
+              (Variant("with", train, config(profile)), Variant("without", train, config(profile, supervise_all=False))),
+              effect=("with", "without"), **common),
         Claim(CHAPTER, "supervision_gradient",
               "at initialisation, on a fixed batch, intermediate supervision puts more gradient into the first "
               "stack's parameters", "grad_norm.stack1", PAPER_GRADIENT,
-              (Variant("with", gradient_probe, base, kind="probe"),
-               Variant("without", gradient_probe, unsupervised, kind="probe")), effect=("with", "without")),
+              (Variant("with", gradient_probe, config(profile, probe=True), kind="probe"),
+               Variant("without", gradient_probe, config(profile, supervise_all=False, probe=True), kind="probe")),
+              effect=("with", "without"), **common),
+        Claim(CHAPTER, "stacking_width",
+              f"at equal width ({c} channels), {n} stacks place keypoints better than 1", METRIC, PAPER_WIDTH,
+              (Variant("1-stack", train, config(profile, stacks=1)), Variant(f"{n}-stacks", of=runs)),
+              effect=(f"{n}-stacks", "1-stack"), **common),
         Claim(CHAPTER, "stacking",
-              f"at equal parameters, {2 * stacks} stacks predict better than 1 (channels {wide['channels']} / "
-              f"{base['channels']} / {deep['channels']})", "PCK@0.2", PAPER_STACKING,
-              (Variant("1-stack", train, wide), Variant(f"{stacks}-stacks", of="intermediate_supervision/with"),
-               Variant(f"{2 * stacks}-stacks", train, deep)), effect=(f"{2 * stacks}-stacks", "1-stack")),
+              f"at equal parameters, {n} stacks place keypoints better than 1 (channels {wide} / {c})", METRIC,
+              PAPER_STACKING,
+              (Variant("1-stack", train, config(profile, stacks=1, channels=wide)), Variant(f"{n}-stacks", of=runs)),
+              effect=(f"{n}-stacks", "1-stack"), **common),
         Claim(CHAPTER, "halfway_vs_final",
-              f"in the same supervised {stacks}-stack network, the last stack's heatmaps place more keypoints "
-              "correctly than the first stack's", "PCK@0.2", PAPER_HALFWAY,
-              (Variant("stack1", of="intermediate_supervision/with", read="stack1.PCK@0.2"),
-               Variant(f"stack{stacks}", of="intermediate_supervision/with", read=f"stack{stacks}.PCK@0.2")),
-              effect=(f"stack{stacks}", "stack1")),
+              f"in the same supervised {n}-stack network, the last stack's heatmaps place more keypoints "
+              "correctly than the first stack's", METRIC, PAPER_HALFWAY,
+              (Variant("stack1", of=runs, read=f"stack1.{METRIC}"), Variant(last, of=runs, read=f"{last}.{METRIC}")),
+              effect=(last, "stack1"), **common),
         Claim(CHAPTER, "refinement",
-              f"the last of {stacks} supervised stacks puts fewer keypoints on the mirrored joint (left/right "
-              "inversions) than the first", "error.inversion", PAPER_REFINEMENT,
-              (Variant("stack1", of="intermediate_supervision/with", read="stack1.error.inversion"),
-               Variant(f"stack{stacks}", of="intermediate_supervision/with", read=f"stack{stacks}.error.inversion")),
-              effect=(f"stack{stacks}", "stack1"), sign=-1),
+              f"the last of {n} supervised stacks swaps fewer left/right keypoints than the first on people seen "
+              f"from the side and the back", "inversion.side+back", PAPER_REFINEMENT,
+              (Variant("stack1", of=runs, read="stack1.inversion.side+back"),
+               Variant(last, of=runs, read=f"{last}.inversion.side+back")),
+              effect=(last, "stack1"), sign=-1, **common),
+        Claim(CHAPTER, "refinement_fixes",
+              f"the last of {n} supervised stacks fixes more keypoints than it breaks (PCK@{THRESHOLD:g}: missed "
+              f"by the first stack and placed by the last, or the reverse)", "refined", PAPER_REFINEMENT,
+              (Variant("fixed", of=runs, read="refined.fixed"), Variant("broken", of=runs, read="refined.broken")),
+              effect=("fixed", "broken"), **common),
     ]
 
 
-def _model(config: dict) -> nn.Module:
-    return models.create("hourglass", stacks=config["stacks"], channels=config["channels"],
-                         num_joints=COCO.num_keypoints, order=config["order"])
+def model(config: dict) -> nn.Module:
+    """The network of a run, untrained: ``models.create("hourglass", **config["kwargs"])``. Chapter 03."""
+    return models.create(config["model"], num_joints=COCO.num_keypoints, **config["kwargs"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,19 +160,20 @@ def equal_params_channels(stacks: int, params: int, order: int) -> int:
     return min(candidates, key=lambda c: abs(_params(stacks, c, order) - params))
 
 
-def _loss(config: dict) -> MultiOutputLoss:
-    weights = None if config["supervise_all"] else [0.0] * (config["stacks"] - 1) + [1.0]
+def loss(config: dict) -> MultiOutputLoss:
+    """L2 on every stack's heatmaps against the one target (weight 1 each), or on the last stack's only
+    (``supervise_all=False``: the earlier stacks' weights 0). Newell et al. §3.3; chapter 03."""
+    stacks = config["kwargs"]["stacks"]
+    weights = None if config["supervise_all"] else [0.0] * (stacks - 1) + [1.0]
     return MultiOutputLoss(JointsMSELoss(), weights)
 
 
-# ---- data: rendered once (posebook.studies.topdown) ----------------------------------------------------------------
+# ---- data and training ---------------------------------------------------------------------------------------------
 
 def training_items(config: dict, progress: bool = False) -> RenderedItems:
     """The study's training crops, rendered once and cached (posebook.studies.topdown). Chapter 03."""
     return topdown.training_items("03-train", config, progress)
 
-
-# ---- the trained variant -----------------------------------------------------------------------------------------
 
 class _Stack(nn.Module):
     """A stacked hourglass whose ``predict`` answers with stack ``index``'s heatmaps (per-stack evaluation)."""
@@ -156,47 +187,55 @@ class _Stack(nn.Module):
 
 
 def train(config: dict, seed: int, progress: bool = False) -> dict:
-    """Train one hourglass of ``config`` with ``seed`` (init and data order) on the rendered crops; score it.
-
-    Curves every ``val_every`` steps; at the end every stack is scored, and ``refined.fixed``/``refined.broken`` count
-    the keypoints the last stack turns from inversion/miss into good/jitter, and back. Newell et al. §4.2.
-    """
-    from posebook.train import Trainer
-
-    items, val = training_items(config, progress), validation_set(config)
+    """Train one hourglass of ``config`` from ``seed`` with the recipe (:func:`posebook.studies.protocol.recipe_run`)
+    and :func:`loss`; at the end every stack is scored (:func:`per_stack`). Newell et al. §4.2; chapter 03."""
     torch.manual_seed(seed)
-    model = _model(config)
-    last = {}
-
-    def validate(m):
-        stats, last["kind"] = scores(m, val)
-        return stats
-
-    trainer = Trainer(model, items, _loss(config), steps=config["steps"], batch_size=config["batch_size"],
-                      optimizer="adam", lr=config["lr"], schedule="cosine", warmup_steps=config["warmup"],
-                      seed=seed, validate=validate, val_every=config["val_every"],
-                      log_every=max(1, config["steps"] // 50), channels_last=True, progress=progress)
-    history = trainer.fit()
-    stacks = config["stacks"]
-    final = {k: v for k, v in history[-1].items() if k not in ("step", "loss", "lr", "samples_per_s")}
-    final.update({f"stack{stacks}.{k}": v for k, v in list(final.items())})
-    model.eval()
-    for s in range(stacks - 1):
-        stats, kind = scores(_Stack(model, s), val, prefix=f"stack{s + 1}.")
-        final.update(stats)
-        if s == 0:
-            final.update(_refined(kind, last["kind"]))
-    final["params"] = count_params(model)
-    return {"curves": history, "final": final, "val_people": len(val), "device": str(trainer.device)}
+    net = protocol.recipe_model(config)
+    return protocol.recipe_run("03-train", config, seed, net, loss(config), progress, extra=per_stack)
 
 
-def _refined(first: np.ndarray, final: np.ndarray) -> dict:
-    """Shares of labelled keypoints fixed (inversion/miss -> good/jitter) and broken (the reverse) by later stacks."""
-    labelled = max(int((first >= 0).sum()), 1)
-    wrong_first, wrong_final = np.isin(first, (2, 4)), np.isin(final, (2, 4))
-    right_first, right_final = np.isin(first, (0, 1)), np.isin(final, (0, 1))
-    return {"refined.fixed": float((wrong_first & right_final).sum() / labelled),
-            "refined.broken": float((right_first & wrong_final).sum() / labelled)}
+def per_stack(net: nn.Module, val, views: dict, final: dict) -> dict:
+    """What each stack of a trained hourglass does, on the validation people: every metric of
+    :func:`posebook.studies.topdown.scores` for each earlier stack (``stack1.PCK@0.1``...) and the last stack's under
+    its own name too (``stack2.PCK@0.1`` = ``PCK@0.1``); each stack's share of eligible left/right keypoints
+    predicted at the twin joint on people seen from the side and the back (``stackS.inversion.side+back``); and the
+    shares of labelled keypoints the last stack fixes (``refined.fixed``: the first stack misses them at
+    PCK@0.1, the last places them) and breaks (``refined.broken``: the reverse). Newell et al. §4.2 (Fig. 9);
+    chapter 03."""
+    from posebook.inference import predict_dataset
+
+    stacks = len(net.hourglasses)
+    out = {f"stack{stacks}.{k}": v for k, v in final.items() if not k.startswith("stack")}
+    hits = []
+    for s in range(stacks):
+        stack = _Stack(net, s)
+        if s < stacks - 1:
+            out.update(scores(stack, val, prefix=f"stack{s + 1}.", views=views)[0])
+        pred = predict_dataset(stack, val, progress=False)
+        hit, swapped = judged(pred, val, views)
+        out[f"stack{s + 1}.inversion.side+back"] = swapped
+        hits.append(hit)
+    first, last = hits[0], hits[-1]
+    counted = ~np.ma.getmaskarray(first)
+    labelled = max(int(counted.sum()), 1)
+    out["refined.fixed"] = float((~first.filled(True) & last.filled(False)).sum() / labelled)
+    out["refined.broken"] = float((first.filled(False) & ~last.filled(True)).sum() / labelled)
+    return out
+
+
+def judged(pred: dict, val, views: dict, thr: float = THRESHOLD) -> tuple[np.ma.MaskedArray, float]:
+    """Per labelled keypoint whether a prediction lies within ``thr`` of the box's longer side of it (a masked
+    (N, K) array, unlabelled keypoints masked), and the share of eligible left/right keypoints predicted at the twin
+    joint (:func:`posebook.metrics.lr_inversions`) on people seen from the side or the back (NaN without any).
+    Chapter 03."""
+    gt = pred["gt"]
+    norm = np.array([max(val.coco.anns[int(a)]["bbox"][2:]) for a in pred["ann_id"]], dtype=np.float64)
+    dist = np.linalg.norm(pred["keypoints"][..., :2] - gt[..., :2], axis=-1)
+    hit = np.ma.masked_array(dist <= thr * norm[:, None], mask=gt[..., 2] <= 0)
+    eligible, inverted = metrics.lr_inversions(pred["keypoints"], gt, norm, COCO.flip_index(), thr)
+    turned = np.array([views[int(a)] in ("side", "back") for a in pred["ann_id"]])
+    n = eligible[turned].sum()
+    return hit, float(inverted[turned].sum() / n) if n else float("nan")
 
 
 # ---- the probe ---------------------------------------------------------------------------------------------------
@@ -208,13 +247,13 @@ def gradient_probe(config: dict, seed: int) -> dict:
     batch = [items[i] for i in range(config["probe_batch"])]
     image, target, weight = (torch.stack([b[k] for b in batch]) for k in ("image", "target", "target_weight"))
     torch.manual_seed(seed)
-    model = _model(config).train()
-    _loss(config)(model(image), target, weight).backward()
+    net = model(config).train()
+    loss(config)(net(image), target, weight).backward()
 
     def norm(module: nn.Module) -> float:
         return float(torch.sqrt(sum(p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None)))
 
-    final = {"grad_norm.stack1": norm(model.hourglasses[0]), "grad_norm.last": norm(model.hourglasses[-1])}
+    final = {"grad_norm.stack1": norm(net.hourglasses[0]), "grad_norm.last": norm(net.hourglasses[-1])}
     return {"curves": [], "final": final, "val_people": None, "device": "cpu"}
 
 
@@ -222,41 +261,16 @@ def gradient_probe(config: dict, seed: int) -> dict:
 
 def estimate_data(profile: str) -> tuple[float, str]:
     """Seconds to render the training crops (0 when cached), timed on a few items. Chapter 03."""
-    return topdown.estimate_data("03-train", dict(SIZES[profile], scene=SCENE, max_people=MAX_PEOPLE))
+    return topdown.estimate_data("03-train", config(profile))
 
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:
-    """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data).
-    Chapter 03."""
-    model = _model(config)
-    params = count_params(model)
-    h, w = config["input_size"]
+    """Seconds for one run of ``config``, from a few timed training steps and a timed forward pass (random data), on
+    the CPU with one thread's process time; a probe's one forward and backward pass. Chapter 03."""
+    net = model(config)
     if kind == "probe":
-        x = torch.randn(config["probe_batch"], 3, h, w)
-        start = time.perf_counter()
-        model(x)[-1].sum().backward()
-        return time.perf_counter() - start, f"{params / 1e6:.3f}M params"
-    device = posebook.device()
-    model = model.to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.randn(config["batch_size"], 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-    t = torch.rand(config["batch_size"], COCO.num_keypoints, *config["heatmap_size"], device=device)
-    wt = torch.ones(config["batch_size"], COCO.num_keypoints, device=device)
-    loss_fn, timings = _loss(config), []
-    for _ in range(4):
-        start = time.perf_counter()
-        optimizer.zero_grad()
-        loss_fn(model(x), t, wt).backward()
-        optimizer.step()
-        timings.append(time.perf_counter() - start)
-    step = float(np.median(timings[1:]))
-    model.eval()
-    with torch.no_grad():
-        start = time.perf_counter()
-        model(x)
-        per_crop = (time.perf_counter() - start) / config["batch_size"]
-    evals = config["steps"] // config["val_every"] + (config["steps"] % config["val_every"] > 0)
-    # each evaluation: flip test (2 forwards per person) + decoding and COCOeval (~10 ms per person, measured)
-    one_eval = config["val_people"] * (2 * per_crop + 0.01)
-    seconds = step * config["steps"] + one_eval * (evals + config["stacks"] - 1)
-    return seconds, f"{params / 1e6:.3f}M params, {step * 1000:.0f} ms/step, {one_eval:.0f} s/eval"
+        h, w = config["input_size"]
+        start = time.process_time()
+        net(torch.randn(config["probe_batch"], 3, h, w))[-1].sum().backward()
+        return time.process_time() - start, f"{count_params(net) / 1e6:.3f}M params"
+    return protocol.estimate_run(net, loss(config), config)  # scoring the earlier stacks at the end is not counted
