@@ -7,6 +7,7 @@ import os
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from posebook import study, studies
@@ -310,19 +311,31 @@ def test_plot_claim_draws_steps_or_per_variant_values(toy):
 
 # ---- chapter 03 for real, in the smoke profile ---------------------------------------------------------------------
 
-def test_chapter_03_declares_its_papers_claims_at_equal_parameters():
+def test_chapter_03_declares_its_papers_claims_at_equal_width_and_equal_parameters():
     from posebook.bench import count_params
     from posebook.studies import stacked_hourglass as sh
 
     claims = {c.name: c for c in study.chapter_claims("03", "cpu")}
-    assert set(claims) == {"intermediate_supervision", "supervision_gradient", "stacking", "halfway_vs_final",
-                           "refinement"}
+    assert list(claims) == ["intermediate_supervision", "supervision_gradient", "stacking_width", "stacking",
+                            "halfway_vs_final", "refinement", "refinement_fixes"]
+    assert all(len(c.seeds) >= 5 and c.protocol == 2 for c in claims.values())
+    runs = "intermediate_supervision/with"
     halfway = claims["halfway_vs_final"]  # read per stack from the supervised 2-stack runs, no training of its own
-    assert [(v.of, v.read) for v in halfway.variants] == [("intermediate_supervision/with", "stack1.PCK@0.2"),
-                                                          ("intermediate_supervision/with", "stack2.PCK@0.2")]
-    counts = [count_params(sh._model(v.config)) for v in claims["stacking"].variants if v.of is None]
-    counts.append(count_params(sh._model(claims["intermediate_supervision"].variant("with").config)))
+    assert [(v.of, v.read) for v in halfway.variants] == [(runs, "stack1.PCK@0.1"), (runs, "stack2.PCK@0.1")]
+    refinement = claims["refinement"]  # left/right swaps on side and back views, fewer is better
+    assert refinement.sign == -1 and [v.read for v in refinement.variants] == ["stack1.inversion.side+back",
+                                                                             "stack2.inversion.side+back"]
+    assert [v.read for v in claims["refinement_fixes"].variants] == ["refined.fixed", "refined.broken"]
+    base = claims["intermediate_supervision"].variant("with").config
+    assert base["model"] == "hourglass" and base["kwargs"] == {"stacks": 2, "channels": 64, "order": 3}
+    assert base["val_people"] >= 500 and not base["pretrained"] and base["supervise_all"]
+    assert claims["intermediate_supervision"].variant("without").config == dict(base, supervise_all=False)
+    width = claims["stacking_width"].variant("1-stack").config
+    assert width == dict(base, kwargs=dict(base["kwargs"], stacks=1))  # equal width: one stack fewer, nothing else
+    wide = claims["stacking"].variant("1-stack").config
+    counts = [count_params(sh.model(c)) for c in (wide, base)]
     assert max(counts) / min(counts) < 1.05, counts  # parameter counts within 5%
+    assert wide["kwargs"]["channels"] > base["kwargs"]["channels"] and wide["kwargs"]["stacks"] == 1
     for claim in claims.values():
         assert ("Fig." in claim.paper or "Table" in claim.paper or "no figure" in claim.paper) and ".md" not in claim.paper
 
@@ -332,24 +345,52 @@ def test_chapter_03_smoke_study_of_one_claim_end_to_end(tmp_path, monkeypatch, c
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     assert study.main(["03", "--profile", "smoke", "--only", "intermediate_supervision"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("done") == 6
+    assert printed.count("done") == 4
     folder = tmp_path / "studies" / "smoke" / "03_stacked_hourglass" / "intermediate_supervision"
     record = json.loads((folder / "without-seed1.json").read_text())
-    assert record["config"]["supervise_all"] is False and record["val_people"] >= 4
-    assert {"AP", "PCK@0.2", "error.inversion", "stack1.PCK@0.2", "stack2.PCK@0.2", "refined.fixed"} <= set(
-        record["final"])
-    validated = [p for p in record["curves"] if "PCK@0.2" in p]
-    assert [p["step"] for p in validated] == [2, 4] and all("error.miss" in p for p in validated)
+    assert record["config"]["supervise_all"] is False and record["val_people"] >= 4 and record["protocol"] == 2
+    final = record["final"]
+    assert {"AP", "PCK@0.1", "inversion.back", "stack1.PCK@0.1", "stack2.PCK@0.1", "stack1.inversion.side+back",
+            "stack2.inversion.side+back", "refined.fixed", "refined.broken", "macs", "cpu_minutes"} <= set(final)
+    assert final["stack2.PCK@0.1"] == final["PCK@0.1"]  # the last stack is the network's output
+    validated = [p for p in record["curves"] if "PCK@0.1" in p]
+    assert [p["step"] for p in validated] == [2, 4]
     assert any("loss" in p for p in record["curves"])
     assert record["command"] == "python -m posebook.study 03 --profile smoke --only intermediate_supervision"
     assert study.main(["03", "--profile", "smoke", "--only", "intermediate_supervision"]) == 0
-    assert capsys.readouterr().out.count("skipped") == 6
+    assert capsys.readouterr().out.count("skipped") == 4
     (entry,) = [c for c in study.load_claims("03", "smoke") if c["claim"] == "intermediate_supervision"]
-    assert entry["complete"] and [len(v["values"]) for v in entry["variants"]] == [3, 3]
+    assert entry["complete"] and [len(v["values"]) for v in entry["variants"]] == [2, 2]
     assert study.main(["03", "--profile", "smoke", "--dry-run"]) == 0
     plan = capsys.readouterr().out
-    assert plan.count("recorded") == 6 and "18 runs declared, 12 to run" in plan
-    assert "stacking/4-stacks seed 2" in plan and "M params" in plan and "estimated total:" in plan
+    assert plan.count("recorded") == 4 and "12 runs declared, 8 to run" in plan
+    assert "stacking/1-stack seed 1" in plan and "M params" in plan and "estimated total:" in plan
+
+
+def test_chapter_03_judges_each_keypoint_as_pck_does_and_counts_swaps_on_turned_people():
+    from types import SimpleNamespace
+
+    from posebook.inference import pck_on_boxes
+    from posebook.keypoints import COCO
+    from posebook.studies import stacked_hourglass as sh
+
+    rng = np.random.default_rng(0)
+    gt = np.zeros((4, 17, 3))
+    gt[..., :2] = rng.uniform(0, 100, (4, 17, 2))
+    gt[..., 2] = rng.choice([0, 1, 2], (4, 17))
+    pred = {"ann_id": np.arange(1, 5), "gt": gt, "keypoints": gt.copy()}
+    pred["keypoints"][..., :2] += rng.normal(0, 8, (4, 17, 2))
+    flip = COCO.flip_index()
+    pred["keypoints"][1, :, :2] = gt[1, flip, :2]  # person 2 predicted mirrored: every eligible joint swapped
+    coco = SimpleNamespace(anns={i: {"bbox": [0, 0, 100, 100]} for i in range(1, 5)})
+    val = SimpleNamespace(coco=coco)
+    views = {1: "front", 2: "back", 3: "side", 4: "front"}
+    hit, swapped = sh.judged(pred, val, views)
+    assert hit.mean() == pytest.approx(pck_on_boxes(pred, coco, 0.1)[1])
+    assert hit.count() == int((gt[..., 2] > 0).sum())
+    _, inverted_turned = sh.judged(pred, val, {1: "front", 2: "front", 3: "side", 4: "back"})
+    assert swapped > inverted_turned  # the mirrored person counts only when seen from the side or the back
+    assert np.isnan(sh.judged(pred, val, {i: "front" for i in range(1, 5)})[1])
 
 
 def test_chapter_03_gradient_probe_is_deterministic(tmp_path, monkeypatch, one_thread):
@@ -358,6 +399,7 @@ def test_chapter_03_gradient_probe_is_deterministic(tmp_path, monkeypatch, one_t
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     claim = {c.name: c for c in sh.claims("smoke")}["supervision_gradient"]
     with_, without = (claim.variant(n).config for n in ("with", "without"))
+    assert with_["probe_batch"] == 4
     first = sh.gradient_probe(with_, 0)["final"]
     assert sh.gradient_probe(with_, 0)["final"] == first
     assert first["grad_norm.stack1"] > 0
