@@ -10,8 +10,8 @@ from the measured time of a step at 96 x 64, batch 32. Each budget is checked by
 constant learning rate (``bench learn --plateau``, :func:`plateau`): where that curve has flattened the budget
 reaches the plateau; where it still rises the budget is the time cap. Chapter 01.
 
-:func:`live_run` is the chapters' live run of the same networks: in the cpu profile a fifth of the budget (two
-fifths for the hourglass, which starts slowly from scratch), trained
+:func:`live_run` is the chapters' live run of the same networks: in the cpu profile a fifth of the budget (about
+a quarter for the hourglass, which starts slowly from scratch: 1400 of 5500 steps, within 5 minutes), trained
 as a whole run (its own flat-then-cosine schedule) and cached; in gpu and full the papers' sizes. Chapters 03-07.
 """
 from __future__ import annotations
@@ -55,9 +55,9 @@ class Reference:
 
 REFERENCES = {
     # the hourglass learns from scratch and starts slowly (AP 0.02 after 1100 steps, 0.17 after 2250 of its
-    # calibration run): its live run is two fifths of the budget
+    # calibration run): its live run is about a quarter of the budget, as many steps as fit 5 minutes of 2 threads
     "03": Reference("03_stacked_hourglass", "hourglass", dict(stacks=2, channels=64, order=3), steps=5500,
-                    live_steps=2200),
+                    live_steps=1400),
     "04": Reference("04_simple_baseline", "simple_baseline", dict(depth=50, width=16, deconv_channels=64),
                     steps=5800, pretrained=True),
     "05": Reference("05_cpn", "cpn", dict(depth=50, width=16, pyramid_channels=64), targets="cpn", steps=3000,
