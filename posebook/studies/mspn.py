@@ -31,7 +31,7 @@ from torch import nn
 from posebook import models
 from posebook.keypoints import COCO
 from posebook.losses import JointsMSELoss, MultiOutputLoss
-from posebook.models.mspn import LEVELS, PEAK, TOPK, kernel_schedule, mspn_codecs, mspn_loss
+from posebook.models.mspn import LEVELS, PEAK, TOPK, mspn_codecs, mspn_loss
 from posebook.study import Claim, RenderedItems, Variant
 from posebook.studies import protocol, topdown
 from posebook.studies.topdown import TRAIN_SEED, validation_set  # noqa: F401 (the chapter reads them here)
