@@ -297,3 +297,32 @@ def test_cmu_paf_channels_follow_the_demos_map_idx():
     assert sorted(CMU_PAF_CHANNELS) == list(range(38))
     cmu = torch.arange(38.0).reshape(1, 38, 1, 1)
     assert cmu[:, CMU_PAF_CHANNELS][0, 2 * 6:2 * 6 + 2, 0, 0].tolist() == [0.0, 1.0]  # limb 6, neck-right hip
+
+
+# ---- the stand-in front: the book's pretrained ResNet-50/16 trunk cut at stride 8 ----------------------------------
+
+def test_resnet_front_gives_f_at_stride_8_and_loads_the_trunk_to_layer2():
+    from posebook.blocks.openpose import ResNetFront
+    from posebook.blocks.resnet import ResNet
+
+    front = ResNetFront(out_channels=32, trunk_width=16)
+    assert front(torch.zeros(1, 3, 64, 48)).shape == (1, 32, 8, 6)
+    trunk = ResNet(50, 16)
+    for p in trunk.parameters():
+        nn.init.normal_(p)
+    front.load_trunk(trunk.state_dict())  # layer3/layer4 are offered and ignored
+    assert torch.equal(front.layer2[0].conv1.weight, trunk.layer2[0].conv1.weight)
+    assert torch.equal(front.conv1.weight, trunk.conv1.weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        front.load_trunk(ResNet(50, 8).state_dict())
+    with pytest.raises(ValueError, match="missing"):
+        front.load_trunk({k: v for k, v in trunk.state_dict().items() if not k.startswith("layer2")})
+
+
+def test_openpose_with_the_resnet_front_keeps_the_stages_and_refuses_an_unknown_front():
+    net = OpenPose(stages=3, width=0.25, later_kernel=3, front="resnet")
+    assert net.front.out_channels == 32 and net.stages[1].in_channels == 38 + 19 + 32
+    pafs, heatmaps = net(torch.zeros(1, 3, 64, 64))
+    assert [p.shape for p in pafs] == [(1, 38, 8, 8)] * 3 and heatmaps[-1].shape == (1, 19, 8, 8)
+    with pytest.raises(ValueError, match="front='alexnet'"):
+        OpenPose(front="alexnet")

@@ -14,6 +14,7 @@ from posebook.studies import openpose as S
 
 NAMES = ["paf_vs_distance_apart", "paf_vs_distance_crowded", "greedy_vs_hungarian", "official_vs_paper_paf",
          "input_scale_small", "paf_vs_midpoint"]
+TRAINED = ["stages_refine", "stages_loss", "paf_vs_distance_learned"]  # the trained study (D5), after the probes
 
 
 def claims(profile: str) -> dict:
@@ -25,7 +26,8 @@ def claims(profile: str) -> dict:
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
 def test_chapter_08_declares_the_five_probes_as_paired_probe_variants(profile):
     declared = claims(profile)
-    assert list(declared) == NAMES
+    assert list(declared) == NAMES + TRAINED
+    declared = {n: c for n, c in declared.items() if n in NAMES}
     for claim in declared.values():
         assert claim.chapter == "08_openpose" and claim.metric == "dAP" and claim.protocol == 2
         assert all(v.kind == "probe" and v.run is S.run_probe for v in claim.variants)
@@ -178,4 +180,57 @@ def test_smoke_study_of_one_claim_end_to_end(tmp_path, monkeypatch, capsys, one_
 def test_the_dry_run_estimates_every_probe(capsys, tmp_path):
     assert study.main(["08", "--profile", "smoke", "--dry-run", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "60 runs" not in out and "24 runs declared, 24 to run" in out and "estimated total" in out
+    # 24 probe runs (6 claims x 2 variants x 2 seeds) and the trained study's 2 (one network per seed)
+    assert "60 runs" not in out and "26 runs declared, 26 to run" in out and "estimated total" in out
+
+
+# ---- the trained study (D5) ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_the_trained_claims_read_one_network_per_seed_by_stage_and_grouping(profile):
+    declared = {n: c for n, c in claims(profile).items() if n in TRAINED}
+    base = declared["stages_refine"]
+    last = f"stage{S.TRAINED[profile]['stages']}"
+    trained = base.variant(last)
+    assert trained.kind == "trained" and trained.run is S.run_trained and trained.read == f"{last}.AP"
+    assert trained.config == S.trained_config(profile) and trained.config["front"] == "resnet"
+    assert trained.config["pretrained"] and trained.config["targets"] == "official"
+    runs = f"stages_refine/{last}"
+    reads = {n: {v.name: (v.of, v.read) for v in c.variants} for n, c in declared.items()}
+    assert reads["stages_refine"]["stage1"] == (runs, "stage1.AP")
+    assert reads["stages_loss"] == {last: (runs, f"{last}.loss"), "stage1": (runs, "stage1.loss")}
+    assert reads["paf_vs_distance_learned"] == {"paf": (runs, f"{last}.AP"), "distance": (runs, "distance.AP")}
+    assert declared["stages_loss"].sign == -1 and base.sign == 1 == declared["paf_vs_distance_learned"].sign
+    assert all(c.protocol == 2 and c.seeds == S.TRAINED[profile]["seeds"] for c in declared.values())
+    assert len(base.seeds) >= (2 if profile == "smoke" else 5)
+    assert "Fig. 7b" in base.paper
+    if profile != "smoke":
+        assert S.TRAINED[profile]["stages"] == 3 and S.TRAINED[profile]["val_images"] >= 250
+
+
+def test_a_trained_run_scores_every_stage_and_keeps_seed_0s_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_STUDIES", str(tmp_path))
+    config = S.trained_config("smoke")
+    out = S.run_trained(config, 0)
+    final = out["final"]
+    assert {"stage1.AP", "stage2.AP", "stage1.loss", "stage2.loss", "distance.AP", "AP"} <= set(final)
+    assert final["AP"] == final["stage2.AP"] and out["val_people"] == final["people"] >= 1
+    assert all(np.isfinite(final[k]) and final[k] > 0 for k in ("stage1.loss", "stage2.loss"))
+    assert any("stage2.AP" in point for point in out["curves"])
+    path = S.checkpoint_path("smoke")
+    assert path.exists() and path.parent == tmp_path / "smoke" / "08_openpose"
+    net = S.load_trained("smoke")
+    assert not net.training and net.stages[0].paf_branch.output.weight.dtype.is_floating_point
+    # the loaded weights score as the trained run did (float16 storage: the loss agrees to a few decimals)
+    again = S.stage_scores(net, S.trained_sets(config)[1])
+    assert again["stage2.loss"] == pytest.approx(final["stage2.loss"], rel=0.05, abs=1e-3)
+    assert S.run_trained(config, 1)["final"]["people"] == final["people"]
+    with pytest.raises(FileNotFoundError, match="posebook.study 08"):
+        S.load_trained("cpu", root=tmp_path / "nowhere")
+
+
+def test_trained_config_refuses_an_unknown_profile_or_front():
+    with pytest.raises(ValueError, match="profile"):
+        S.trained_config("laptop")
+    with pytest.raises(ValueError, match="front"):
+        S.trained_config("cpu", front="alexnet")

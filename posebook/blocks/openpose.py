@@ -84,6 +84,50 @@ class VGG19Front(nn.Sequential):
         return out
 
 
+class ResNetFront(nn.Module):
+    """A stand-in front for CPU training: the features F (B, ``out_channels``, H/8, W/8) from a ResNet-50 trunk cut at
+    C3 (``conv1``, ``bn1``, ``layer1``, ``layer2``: stride 8, as VGG-19's conv4_2), then ``conv_cpm``, a 3x3 conv +
+    ReLU to ``out_channels`` (the role of conv4_3_CPM/conv4_4_CPM).
+
+    Why it exists: the official code starts the VGG-19 front from ImageNet, which this book cannot ship; what it ships
+    is a ResNet-50 trunk at ``trunk_width`` 16 pretrained on synthetic people (:func:`posebook.learn.pretrained_trunk`),
+    whose C3 is 128 channels at stride 8, F's place. :meth:`load_trunk` loads it. Not the paper's front: chapter 08
+    says so where it trains one.
+    """
+
+    def __init__(self, out_channels: int = 128, trunk_width: int = 16):
+        super().__init__()
+        from posebook.blocks.resnet import ResNet
+
+        trunk = ResNet(50, trunk_width)
+        self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
+        self.layer1, self.layer2 = trunk.layer1, trunk.layer2
+        self.conv_cpm = nn.Conv2d(trunk.feature_channels[8], out_channels, 3, padding=1)
+        self.relu_cpm = nn.ReLU(inplace=True)
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        c3 = self.layer2(self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x))))))  # C3: (B, 8 x trunk_width, H/8, W/8)
+        return self.relu_cpm(self.conv_cpm(c3))
+
+    def load_trunk(self, state: dict[str, Tensor], source: str = "trunk") -> "ResNetFront":
+        """Load a ResNet trunk's ``conv1``, ``bn1``, ``layer1`` and ``layer2`` (torchvision names, as
+        :func:`posebook.learn.pretrain_trunk` saves them; ``layer3``/``layer4`` are not used). Every key of those
+        parts must be present and fit; ``conv_cpm`` keeps its initialisation."""
+        parts = ("conv1", "bn1", "layer1", "layer2")
+        own = self.state_dict()
+        wanted = {k for k in own if k.split(".")[0] in parts}
+        given = {k: v for k, v in state.items() if k.split(".")[0] in parts}
+        missing, extra = sorted(wanted - set(given)), sorted(set(given) - wanted)
+        wrong = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in given.items()
+                 if k in own and v.shape != own[k].shape]
+        if missing or extra or wrong:
+            raise ValueError(f"ResNetFront.load_trunk: {source} does not fit (missing {missing[:3]}, unexpected "
+                             f"{extra[:3]}, shapes {wrong[:3]}); expected a ResNet-50 trunk of this width")
+        self.load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in given.items()}})
+        return self
+
+
 def conv_relu_branch(in_channels: int, out_channels: int, kernel: int, convs: int, channels: int,
                      mid_channels: int) -> nn.Sequential:
     """One CVPR'17 branch: ``convs`` x (kernel x kernel, ``channels``) + 1x1 ``mid_channels``, each + ReLU, then the

@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from posebook.blocks.openpose import SingleBranchStage, TwoBranchStage, VGG19Front, scaled
+from posebook.blocks.openpose import ResNetFront, SingleBranchStage, TwoBranchStage, VGG19Front, scaled
 
+FRONTS = ("vgg19", "resnet")  # OpenPose's front: the paper's VGG-19, or the stand-in for the book's pretrained trunk
 STRIDE = 8  # F and every map are at 1/8 of the input (three 2x2 max-pools)
 
 # The CMU COCO model's PAF channel of each posebook PAF channel: ``cmu_pafs[:, CMU_PAF_CHANNELS]`` puts limb c's x, y
@@ -33,14 +34,18 @@ class OpenPose(nn.Module):
     them). ``forward(x)`` gives ([L^1..L^T], [S^1..S^T]); ``predict(x)`` gives (L^T, S^T).
 
     Official COCO model: 6 stages, 7x7 later convs, 38 PAF and 19 map channels: 52,311,446 parameters, 135.9e9
-    multiply-adds at 368x368. ``later_kernel=3`` and ``width < 1`` build the cheap variants. Cao et al., CVPR 2017,
-    §2.1-2.2, Fig. 3; chapter 08.
+    multiply-adds at 368x368. ``later_kernel=3`` and ``width < 1`` build the cheap variants; ``front="resnet"``
+    replaces VGG-19 by :class:`ResNetFront` (a ResNet-50/16 trunk cut at stride 8, for the book's pretrained trunk:
+    chapter 08's CPU network, not the paper's front). Cao et al., CVPR 2017, §2.1-2.2, Fig. 3; chapter 08.
     """
 
     def __init__(self, stages: int = 6, width: float = 1.0, later_kernel: int = 7, num_pafs: int = 38,
-                 num_heatmaps: int = 19):
+                 num_heatmaps: int = 19, front: str = "vgg19"):
         super().__init__()
         _check_count("OpenPose", "stages", stages, 1, "the paper uses 6")
+        if front not in FRONTS:
+            raise ValueError(f"OpenPose: front={front!r}; expected one of {FRONTS} (vgg19: the paper's; resnet: the "
+                             f"book's pretrained ResNet-50/16 trunk cut at stride 8)")
         _check_width("OpenPose", width)
         if isinstance(later_kernel, bool) or not isinstance(later_kernel, int) or later_kernel < 1 \
                 or later_kernel % 2 == 0:
@@ -48,7 +53,7 @@ class OpenPose(nn.Module):
                              f"3 is the cheap variant)")
         _check_heads("OpenPose", num_pafs, num_heatmaps)
         self.num_pafs, self.num_heatmaps, self.width = num_pafs, num_heatmaps, float(width)
-        self.front = VGG19Front(width)
+        self.front = VGG19Front(width) if front == "vgg19" else ResNetFront(scaled(128, width))
         c = self.front.out_channels
         first = TwoBranchStage(c, num_pafs, num_heatmaps, kernel=3, convs=3, channels=scaled(128, width),
                                mid_channels=scaled(512, width))

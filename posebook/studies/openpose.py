@@ -1,7 +1,8 @@
-"""Chapter 08's probes: what the OpenPose parser can and cannot do on ground-truth maps (Cao, Simon, Wei, Sheikh,
-"Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields", CVPR 2017; Cao et al., TPAMI 2019).
+"""Chapter 08's study: probes of what the OpenPose parser can and cannot do on ground-truth maps, and a small
+OpenPose trained on synthetic scenes (Cao, Simon, Wei, Sheikh, "Realtime Multi-Person 2D Pose Estimation using Part
+Affinity Fields", CVPR 2017; Cao et al., TPAMI 2019).
 
-No network is trained. Every image of a seeded set of synthetic scenes has its people drawn as the maps a perfect
+**The probes** (P1-P5): no network is trained. Every image of a seeded set of synthetic scenes has its people drawn as the maps a perfect
 network would output (:mod:`posebook.codecs.paf`), and those maps are parsed back into people by the CMU demo's
 steps (:mod:`posebook.inference.bottomup`) and scored with COCO AP. A probe is deterministic given its seed, so a
 seed is a different set of scenes (``SCENE_SEED + seed``) and the claims compare 5 such sets per variant.
@@ -28,7 +29,22 @@ the variant's own AP, AP50, AR and the reference's AP.
 A set's maps, peaks and limb scores are computed once per process and shared by every grouping of it, so a record's
 ``minutes`` hold that shared work in the first run that needed it and little in the others; the sum is the study's
 cost. The cpu profile's 60 runs took 52 CPU-seconds in one thread (13.8 wall minutes at ``nice 10`` on a 2-core
-CPU loaded by two training jobs). Run with ``python -m posebook.study 08``. Chapter 08 (OpenPose).
+CPU loaded by two training jobs).
+
+**The trained study** (D5): per seed, one CVPR'17 OpenPose at a quarter of its width with 3 stages and 3x3 later
+convs, its front the stand-in :class:`~posebook.blocks.openpose.ResNetFront` started from the shipped pretrained trunk
+(the official VGG-19 front starts from ImageNet, which cannot ship), trained on 1-3 synthetic people with the official
+targets and the masked L2 of every stage (:func:`run_trained`), then scored by stage on 300 validation scenes. Its
+claims read the same runs, so every comparison is inside each trained network:
+
+- ``stages_refine``: the last stage's maps parse into better people (COCO AP) than the first stage's (CVPR'17 Fig. 7b).
+- ``stages_loss``: the last stage's validation loss is lower than the first stage's.
+- ``paf_vs_distance_learned``: on the learned maps, PAF grouping beats joining the nearest candidates.
+
+Gate (review OPENPOSE.md D5): before the study was declared, a pilot of the same network, scenes and batch at a
+constant learning rate had to reach a stage-3 AP above 0; it reached 0.095 after 8 one-thread CPU-minutes (1443
+steps), where the paper's VGG-19 front from scratch reached 0.002 (the chapter's Results page keeps the pilots). Run
+with ``python -m posebook.study 08``. Chapter 08 (OpenPose).
 """
 from __future__ import annotations
 
@@ -44,6 +60,7 @@ STRIDE = 8
 SCENE_SEED = 8_000_000  # seed k of a claim renders the scene set SCENE_SEED + k (the validation set is 1_000_003)
 METRIC = "dAP"          # a variant's AP minus its claim's reference AP on the same scenes
 MARGIN = 0.02           # greedy_vs_hungarian: the equivalence margin in AP
+STEPS_CPU = 3000        # the trained study's steps of batch 8 in the cpu profile
 
 # scene name -> (what it is, SceneOptions), every scene 256 x 256 px (review OPENPOSE.md §2.2, §2.5)
 SCENES = {
@@ -129,6 +146,33 @@ def claims(profile: str) -> list[Claim]:
               (probe("paf", "apart", dict(grouping="midpoint")),
                probe("midpoint", "apart", dict(grouping="midpoint"), grouping="midpoint")),
               effect=("paf", "midpoint"), **common),
+        *trained_claims(profile),
+    ]
+
+
+def trained_claims(profile: str) -> list[Claim]:
+    """The trained study's claims (review OPENPOSE.md D5): one network per seed (:func:`run_trained`), read by stage
+    and by grouping, so the comparisons are inside each trained model. Chapter 08 (OpenPose)."""
+    config = trained_config(profile)
+    common = dict(seeds=TRAINED[profile]["seeds"], protocol=2, profile=profile)
+    last = f"stage{config['stages']}"
+    runs = f"stages_refine/{last}"
+    return [
+        Claim(CHAPTER, "stages_refine",
+              f"in the same trained network, the last of {config['stages']} stages' maps parse into better people "
+              "(COCO AP) than the first stage's", "AP", PAPER_STAGES,
+              (Variant(last, run_trained, config, read=f"{last}.AP"), Variant("stage1", of=runs, read="stage1.AP")),
+              effect=(last, "stage1"), **common),
+        Claim(CHAPTER, "stages_loss",
+              f"in the same trained network, the last of {config['stages']} stages' maps are closer to the targets "
+              "(validation masked L2, PAFs + confidence maps) than the first stage's", "loss", PAPER_STAGE_LOSS,
+              (Variant(last, of=runs, read=f"{last}.loss"), Variant("stage1", of=runs, read="stage1.loss")),
+              effect=(last, "stage1"), sign=-1, **common),
+        Claim(CHAPTER, "paf_vs_distance_learned",
+              "on a trained network's maps, PAF grouping finds people better than joining the nearest candidates, "
+              "on the same peaks", "AP", PAPER_LEARNED_DISTANCE,
+              (Variant("paf", of=runs, read=f"{last}.AP"), Variant("distance", of=runs, read="distance.AP")),
+              effect=("paf", "distance"), **common),
     ]
 
 
@@ -233,7 +277,6 @@ def limb_scores(scene: str, images: int, seed: int, targets: str = "official", i
     image -> input matrix and the distance prior's image height. Cached per process (the groupings of one set share
     it). The maps are drawn and upsampled as ``python -m posebook.bench grouping`` does. Chapter 08 (OpenPose)."""
     from posebook.codecs.paf import ConfidenceMaps, OutputGrid, PartAffinityFields
-    from posebook.inference.bottomup import find_peaks, score_limbs
     from posebook.keypoints import OPENPOSE
 
     size = (input_size, input_size)
@@ -245,18 +288,29 @@ def limb_scores(scene: str, images: int, seed: int, targets: str = "official", i
     for people, matrix, height in _input_people(scene, images, seed, input_size):
         # upsampled as parse_outputs does it (the whole stacks: OpenCV's cubic resize can differ in the last bit
         # with the number of channels, and a ground-truth map's two-pixel plateaus make peaks sensitive to that)
-        heat = grid.upsample(heat_codec.encode(people))[:k]
-        field = grid.upsample(paf_codec.encode(people))
-        peaks = find_peaks(heat)
-        per_limb = []
-        for c, (a, b) in enumerate(OPENPOSE.limbs):
-            if not len(peaks[a]) or not len(peaks[b]):
-                per_limb.append(None)
-                continue
-            per_limb.append({"paf": score_limbs(peaks[a], peaks[b], field[2 * c], field[2 * c + 1], height),
-                             "distance": distance_scores(peaks[a], peaks[b], height)})
-        out.append({"peaks": peaks, "limbs": per_limb, "matrix": matrix, "height": height})
+        out.append(scored_item(grid.upsample(heat_codec.encode(people))[:k],
+                               grid.upsample(paf_codec.encode(people)), matrix, height))
     return tuple(out)
+
+
+def scored_item(heat: np.ndarray, field: np.ndarray, matrix: np.ndarray, height: float) -> dict:
+    """One image's maps, upsampled to the input (``heat`` (18, H, W) without the background, ``field`` (38, H, W)),
+    -> what :func:`group` takes: the peaks (:func:`~posebook.inference.bottomup.find_peaks`) and per limb type the
+    scores of every candidate pair by the PAF line integral and by distance alone, with ``matrix`` (image -> input)
+    and the distance prior's image ``height``. Ground-truth maps (the probes) or a network's (the trained study).
+    Chapter 08 (OpenPose)."""
+    from posebook.inference.bottomup import find_peaks, score_limbs
+    from posebook.keypoints import OPENPOSE
+
+    peaks = find_peaks(heat)
+    per_limb = []
+    for c, (a, b) in enumerate(OPENPOSE.limbs):
+        if not len(peaks[a]) or not len(peaks[b]):
+            per_limb.append(None)
+            continue
+        per_limb.append({"paf": score_limbs(peaks[a], peaks[b], field[2 * c], field[2 * c + 1], height),
+                         "distance": distance_scores(peaks[a], peaks[b], height)})
+    return {"peaks": peaks, "limbs": per_limb, "matrix": matrix, "height": height}
 
 
 @lru_cache(maxsize=16)
@@ -361,6 +415,212 @@ def group(item: dict, grouping: str = "paf", matching: str = "greedy") -> tuple[
     return to_image(poses[kept], item["matrix"]), totals[kept] / np.maximum(counts[kept], 1)
 
 
+# ---- the trained study (D5): a small OpenPose trained on synthetic scenes ---------------------------------------------
+
+# Per profile: the network, the scenes, the schedule and the validation images of the trained study. The cpu network
+# is CVPR'17's at a quarter of its width with 3 stages and 3x3 later convs, on the stand-in front (ResNetFront: the
+# book's pretrained ResNet-50/16 trunk cut at stride 8), since the ImageNet VGG-19 the official code starts from
+# cannot ship; trained from it on 1-3 people 0.4-0.9 of a 192 px image high.
+TRAINED = {
+    "smoke": dict(stages=2, width=0.25, later_kernel=3, input_size=64, steps=2, batch_size=2, val_images=2,
+                  curve_images=2, seeds=(0, 1)),
+    "cpu": dict(stages=3, width=0.25, later_kernel=3, input_size=192, steps=STEPS_CPU, batch_size=8, val_images=300,
+                curve_images=40, seeds=(0, 1, 2, 3, 4)),
+    "gpu": dict(stages=3, width=0.25, later_kernel=3, input_size=192, steps=4 * STEPS_CPU, batch_size=8,
+                val_images=300, curve_images=40, seeds=(0, 1, 2, 3, 4)),
+}
+TRAIN_SCENES = dict(min_people=1, max_people=3, person_height=(0.4, 0.9))
+TRAIN_SEED = 0          # the training scenes (the validation scenes are SyntheticBottomUp.validation's 1_000_003)
+LR, SCHEDULE = 1e-3, "flat_cosine"  # Adam (TPAMI'19 §3.1 trains with Adam), the cpu recipe's schedule
+
+PAPER_STAGES = ("CVPR'17 §3.1, Fig. 7b (MPII, 343 held-out images, two-branch model): mAP rises with every stage "
+                "from 1 to 6; the text gives no per-stage number")
+PAPER_STAGE_LOSS = ("CVPR'17 §2.1 (intermediate supervision at every stage; Fig. 6: confidence maps and PAFs "
+                    "sharpen from stage 1 to 3); no loss figure by stage in either paper")
+PAPER_LEARNED_DISTANCE = PAPER_DISTANCE
+
+
+def trained_config(profile: str, front: str = "resnet") -> dict:
+    """The trained study's config for ``profile``: :data:`TRAINED`'s network and schedule, the scenes
+    (:data:`TRAIN_SCENES` at ``input_size``), Adam at :data:`LR` with :data:`SCHEDULE`; ``front`` "resnet" starts
+    from the shipped pretrained trunk, "vgg19" is the paper's front from scratch. Chapter 08 (OpenPose)."""
+    if profile not in TRAINED:
+        raise ValueError(f"profile must be one of {sorted(TRAINED)}, got {profile!r}")
+    if front not in ("resnet", "vgg19"):
+        raise ValueError(f"front must be 'resnet' (the pretrained trunk) or 'vgg19' (from scratch), got {front!r}")
+    size = {k: v for k, v in TRAINED[profile].items() if k != "seeds"}
+    return dict(profile=profile, front=front, pretrained=front == "resnet", **size, scenes=dict(TRAIN_SCENES),
+                train_seed=TRAIN_SEED, lr=LR, schedule=SCHEDULE, targets="official")
+
+
+def trained_model(config: dict):
+    """The network of ``config``: :class:`posebook.models.openpose.OpenPose` at its stages, width and later kernel,
+    its ResNet front loaded from :func:`posebook.learn.pretrained_trunk` when ``pretrained``."""
+    from posebook.models.openpose import OpenPose
+
+    net = OpenPose(stages=config["stages"], width=config["width"], later_kernel=config["later_kernel"],
+                   front=config["front"])
+    if config["pretrained"]:
+        from posebook.learn import pretrained_trunk
+
+        net.front.load_trunk(pretrained_trunk(), "the shipped pretrained trunk")
+    return net
+
+
+class TrainItems:
+    """A bottom-up dataset's items as the Trainer takes them: ``image``, ``target`` (pafs, heatmaps) and
+    ``target_weight`` the mask (:func:`posebook.losses.openpose_loss`'s arguments). Chapter 08 (OpenPose)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        return {"image": item["image"], "target": (item["pafs"], item["heatmaps"]), "target_weight": item["mask"]}
+
+
+def trained_sets(config: dict) -> tuple:
+    """(training items, validation set) of ``config``: ``steps x batch_size`` scenes of :data:`TRAIN_SEED`
+    (augmented as :class:`~posebook.data.bottomup.BottomUpAugment` draws), and ``val_images`` validation scenes of
+    the same kind (seed 1_000_003). Chapter 08."""
+    from posebook.data.bottomup import SyntheticBottomUp
+
+    size = config["input_size"]
+    train = SyntheticBottomUp(config["steps"] * config["batch_size"], seed=config["train_seed"], input_size=size,
+                              image_size=(size, size), **config["scenes"])
+    val = SyntheticBottomUp.validation(config["val_images"], input_size=size, image_size=(size, size),
+                                       **config["scenes"])
+    return TrainItems(train), val
+
+
+def stage_scores(model, dataset, images: int | None = None, distance: bool = True) -> dict:
+    """Every stage's validation scores of a trained OpenPose on the first ``images`` of ``dataset`` (all by
+    default): ``stage{t}.AP`` (COCO AP of the people its maps parse into, :func:`group` with PAFs, greedy),
+    ``stage{t}.AP50``, ``stage{t}.loss`` (its masked L2, PAFs + maps, mean over the images); with ``distance``
+    also ``distance.AP`` (the last stage's peaks joined by distance alone, :func:`distance_scores`); ``people``.
+    Chapter 08 (OpenPose)."""
+    import torch
+
+    from posebook.codecs.paf import OutputGrid
+    from posebook.inference.bottomup import coco_results
+    from posebook.keypoints import OPENPOSE
+    from posebook.losses import openpose_stage_losses
+    from posebook.metrics import coco_eval
+
+    n = len(dataset) if images is None else min(images, len(dataset))
+    k = OPENPOSE.num_keypoints
+    results, losses, people = {}, {}, 0
+    model.eval()
+    with torch.no_grad():
+        for index in range(n):
+            item = dataset[index]
+            pafs, heatmaps = model(item["image"][None])
+            terms = openpose_stage_losses((pafs, heatmaps), (item["pafs"][None], item["heatmaps"][None]),
+                                          item["mask"][None])
+            meta = item["meta"]
+            matrix = np.asarray(meta["matrix"], np.float64)
+            zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+            height = float(meta["image_size"][0]) * zoom
+            grid = OutputGrid(tuple(v * STRIDE for v in heatmaps[0].shape[-2:]), STRIDE)
+            people += int((dataset.people(index)[..., 2] > 0).any(axis=1).sum())
+            for t, (paf, heat) in enumerate(zip(pafs, heatmaps), start=1):
+                losses[t] = losses.get(t, 0.0) + float(terms["pafs"][t - 1] + terms["heatmaps"][t - 1])
+                scored = scored_item(grid.upsample(heat[0].numpy())[:k], grid.upsample(paf[0].numpy()), matrix,
+                                     height)
+                groupings = ("paf", "distance") if distance and t == len(pafs) else ("paf",)
+                for g in groupings:
+                    poses, scores = group(scored, g)
+                    key = f"stage{t}" if g == "paf" else "distance"
+                    results.setdefault(key, []).extend(coco_results(int(meta["image_id"]), poses, scores))
+    truth = dataset.coco.dataset
+    if n < len(dataset):
+        keep = set(dataset.image_ids[:n])
+        truth = dict(truth, images=[i for i in truth["images"] if i["id"] in keep],
+                     annotations=[a for a in truth["annotations"] if a["image_id"] in keep])
+    out = {"people": people}
+    for key, found in sorted(results.items()):
+        stats = coco_eval(truth, found) if found else {"AP": 0.0, "AP50": 0.0}
+        out[f"{key}.AP"], out[f"{key}.AP50"] = float(stats["AP"]), float(stats["AP50"])
+    for t, total in losses.items():
+        out[f"stage{t}.loss"] = total / max(n, 1)
+    return out
+
+
+def run_trained(config: dict, seed: int) -> dict:
+    """One trained run: :func:`trained_model` trained on :func:`trained_sets` with the masked L2 of every stage and
+    branch (:func:`posebook.losses.openpose_loss`) for ``steps``, the weights initialised from ``seed``; final
+    :func:`stage_scores` on every validation image, curves of the last stage on ``curve_images`` of them at a third,
+    two thirds and the end. One thread. Cao et al., CVPR 2017; chapter 08 (OpenPose)."""
+    import torch
+
+    from posebook.losses import openpose_loss
+    from posebook.train import Trainer
+
+    torch.manual_seed(seed)
+    net = trained_model(config)
+    train, val = trained_sets(config)
+    last = f"stage{config['stages']}"
+
+    def validate(model) -> dict:  # the last stage on the first curve_images (the history's "loss" is training's)
+        scores = stage_scores(model, val, config["curve_images"], distance=False)
+        return {f"{last}.AP": scores[f"{last}.AP"], f"{last}.loss": scores[f"{last}.loss"]}
+
+    run = Trainer(net, train, openpose_loss, steps=config["steps"], batch_size=config["batch_size"],
+                  optimizer="adam", lr=config["lr"], schedule=config["schedule"], seed=seed, device="cpu",
+                  validate=validate, val_every=max(1, config["steps"] // 3), progress=False,
+                  log_every=max(1, config["steps"] // 20))
+    history = run.fit()
+    final = stage_scores(run.model, val)
+    final["AP"] = final[f"{last}.AP"]
+    if seed == CHECKPOINT_SEED:
+        save_checkpoint(run.model, config)
+    curves = [{k: v for k, v in h.items() if k not in ("lr", "samples_per_s")} for h in history]
+    return {"final": final, "curves": curves, "val_people": final["people"], "device": "cpu"}
+
+
+CHECKPOINT_SEED = 0  # the run whose weights the chapter loads
+
+
+def checkpoint_path(profile: str, root=None):
+    """Where the trained study keeps seed :data:`CHECKPOINT_SEED`'s weights: beside its records,
+    ``<studies root>/<profile>/08_openpose/checkpoint-seed0.pt``."""
+    from posebook.study import studies_root
+
+    return studies_root(root) / profile / CHAPTER / f"checkpoint-seed{CHECKPOINT_SEED}.pt"
+
+
+def save_checkpoint(model, config: dict, root=None):
+    """Write ``model``'s state_dict in float16 (written whole or not at all) at :func:`checkpoint_path`."""
+    from posebook.weights import save_state_dict
+
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in model.state_dict().items()}
+    path = checkpoint_path(config["profile"], root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_state_dict(state, path)
+
+
+def load_trained(profile: str = "cpu", path=None, root=None):
+    """The trained study's network of ``profile`` with seed :data:`CHECKPOINT_SEED`'s weights (float32, eval mode),
+    from ``path`` or :func:`checkpoint_path`. Chapter 08 loads it beside its live run."""
+    import torch
+
+    path = checkpoint_path(profile, root) if path is None else path
+    if not path.exists():
+        raise FileNotFoundError(f"the trained study's checkpoint {path} is absent: run python -m posebook.study 08 "
+                                f"--profile {profile} --only stages_refine")
+    net = trained_model(dict(trained_config(profile), pretrained=False))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return net.eval()
+
+
 # ---- estimates for --dry-run ----------------------------------------------------------------------------------------
 
 def _sets(config: dict) -> set:
@@ -391,13 +651,47 @@ def _set_seconds(key: tuple, images: int) -> float:
 
 
 def estimate_run(config: dict, kind: str) -> tuple[float, str]:
+    """Seconds for one run of ``config``: :func:`estimate_trained` for the trained study, else
+    :func:`estimate_probe`. Chapter 08 (OpenPose)."""
+    return estimate_trained(config) if kind == "trained" else estimate_probe(config)
+
+
+def estimate_trained(config: dict) -> tuple[float, str]:
+    """Seconds for one trained run: 3 timed training steps (scenes rendered, one thread's process time) times the
+    steps, plus the validation timed on 2 images times the images parsed (the curves' and the final's)."""
+    import torch
+
+    from posebook.losses import openpose_loss
+
+    net = trained_model(dict(config, pretrained=False))
+    train, val = trained_sets(dict(config, steps=3, val_images=2))
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    start = time.process_time()
+    for step in range(3):
+        items = [train[step * config["batch_size"] + i] for i in range(config["batch_size"])]
+        batch = {k: torch.stack([it[k] for it in items]) for k in ("image", "target_weight")}
+        target = tuple(torch.stack([it["target"][b] for it in items]) for b in range(2))
+        loss = openpose_loss(net(batch["image"]), target, batch["target_weight"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    step_seconds = (time.process_time() - start) / 3
+    start = time.process_time()
+    stage_scores(net, val)
+    image_seconds = (time.process_time() - start) / 2
+    seconds = step_seconds * config["steps"] + image_seconds * (config["val_images"] + 3 * config["curve_images"])
+    return seconds, f"{config['steps']} steps of batch {config['batch_size']} at {config['input_size']} px"
+
+
+def estimate_probe(config: dict) -> tuple[float, str]:
     """Seconds for one probe run of ``config`` (one thread's process time; a loaded CPU takes longer): the shared
     work of every scene set it parses (:func:`limb_scores`, :func:`midpoint_limb_scores`), timed on 2 images and
     shared out among the declared variants that parse the same set, plus about a second of grouping and COCO
     evaluation. Chapter 08 (OpenPose)."""
     from collections import Counter
 
-    sharing = Counter(key for claim in claims(config["profile"]) for v in claim.variants for key in _sets(v.config))
+    sharing = Counter(key for claim in claims(config["profile"]) for v in claim.variants if v.kind == "probe"
+                      for key in _sets(v.config))
     seconds = 1.0 + sum(_set_seconds(key, config["images"]) / sharing[key] for key in _sets(config))
     return seconds, (f"{config['images']} images at {config['input_size']} px, its share of the maps computed once "
                      f"per scene set")
