@@ -1,5 +1,6 @@
 """Benchmarks that print figures: ``python -m posebook.bench model NAME``, ``... bench models`` (every network of the
-book at the papers' sizes, :mod:`posebook.zoo`), ``... bench train`` and ``... bench data``.
+book at the papers' sizes, :mod:`posebook.zoo`), ``... bench train``, ``... bench data`` and ``... bench people``
+(one image's cost as its people multiply, bottom-up against top-down: :mod:`posebook.inference.people_cost`).
 
 ``count_params`` and ``gflops`` are what the chapters and tests use. ``gflops`` follows the papers' convention (HRNet's
 ``get_model_summary``, the count behind the GFLOPs of Sun et al., CVPR 2019, Table 1): for every Conv2d and
@@ -459,7 +460,7 @@ def _print_models(rows: list[dict], args) -> None:
 # Subcommands that live beside the parts they measure: name -> "module:function(argv)"
 _EXTERNAL = {"data": "posebook.data.benchmark:main", "learn": "posebook.learn:main",
              "pretrain": "posebook.learn:pretrain_main", "grouping": "posebook.inference.grouping:main",
-             "infer": "posebook.inference.optimize:main"}
+             "infer": "posebook.inference.optimize:main", "people": "posebook.inference.people_cost:main"}
 
 
 def main(argv: list[str] | None = None) -> None:
