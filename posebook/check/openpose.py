@@ -210,38 +210,37 @@ def limb_score_solution(a, b, paf_x, paf_y, image_height):
     10) and score > 0. A pair on one pixel (|AB| = 0) is never accepted. The score is returned for a rejected pair
     too (-inf, as score_limbs gives it, is also taken).
     """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    vec = b - a
-    norm = np.hypot(vec[0], vec[1])
+    dots, norm = _samples(a, b, paf_x, paf_y)
     if norm == 0:
         return 0.0, False
-    unit = vec / norm
-    points = a + np.linspace(0.0, 1.0, 10)[:, None] * vec          # (10, 2), A and B included
-    h, w = np.shape(paf_x)
-    xs = np.clip(np.rint(points[:, 0]).astype(int), 0, w - 1)
-    ys = np.clip(np.rint(points[:, 1]).astype(int), 0, h - 1)
-    dots = paf_x[ys, xs] * unit[0] + paf_y[ys, xs] * unit[1]
     prior = min(0.5 * image_height / norm - 1.0, 0.0)
     score = dots.mean() + prior
     accepted = (dots > 0.05).sum() > 0.8 * len(dots) and score > 0
     return float(score), bool(accepted)
 
 
+def _samples(a, b, paf_x, paf_y, to_pixel=np.rint) -> tuple[np.ndarray, float]:
+    """(the 10 dot products of the field with unit(AB) at the points from A to B, both ends included, each put on a
+    pixel by ``to_pixel``; |AB|). Zero-length: (zeros, 0.0)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    vec = b - a
+    norm = float(np.hypot(vec[0], vec[1]))
+    if norm == 0:
+        return np.zeros(MID_NUM), 0.0
+    unit = vec / norm
+    points = a + np.linspace(0.0, 1.0, MID_NUM)[:, None] * vec          # (10, 2), A and B included
+    h, w = np.shape(paf_x)
+    xs = np.clip(to_pixel(points[:, 0]).astype(int), 0, w - 1)
+    ys = np.clip(to_pixel(points[:, 1]).astype(int), 0, h - 1)
+    return paf_x[ys, xs] * unit[0] + paf_y[ys, xs] * unit[1], norm
+
+
 def _score_variant(a, b, paf_x, paf_y, image_height, *, at_least=False, above_only=False, prior=True,
                    positive=True, truncate=False):
     """A planted wrong limb score: one part of the reference changed (the names say which)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    vec = b - a
-    norm = np.hypot(vec[0], vec[1])
+    dots, norm = _samples(a, b, paf_x, paf_y, np.trunc if truncate else np.rint)
     if norm == 0:
         return 0.0, False
-    unit = vec / norm
-    points = a + np.linspace(0.0, 1.0, MID_NUM)[:, None] * vec
-    h, w = np.shape(paf_x)
-    to_pixel = np.trunc if truncate else np.rint
-    xs = np.clip(to_pixel(points[:, 0]).astype(int), 0, w - 1)
-    ys = np.clip(to_pixel(points[:, 1]).astype(int), 0, h - 1)
-    dots = paf_x[ys, xs] * unit[0] + paf_y[ys, xs] * unit[1]
     above = dots > THRE2
     mean = (dots[above].mean() if above.any() else 0.0) if above_only else dots.mean()
     score = mean + (min(0.5 * image_height / norm - 1.0, 0.0) if prior else 0.0)
@@ -388,9 +387,14 @@ def greedy_match_solution(scores):
     n_a, n_b = scores.shape
     candidates = [(scores[i, j], i, j) for i in range(n_a) for j in range(n_b) if np.isfinite(scores[i, j])]
     candidates.sort(key=lambda c: c[0], reverse=True)      # stable: ties keep row-major order, as the demo
+    return _take_free(candidates, min(n_a, n_b))
+
+
+def _take_free(candidates, limit: int | None = None) -> list[tuple[int, int]]:
+    """Walk (score, i, j) in the given order and take each pair whose two ends are still free (up to ``limit``)."""
     used_a, used_b, pairs = set(), set(), []
     for _, i, j in candidates:
-        if len(pairs) == min(n_a, n_b):
+        if limit is not None and len(pairs) == limit:
             break
         if i not in used_a and j not in used_b:
             used_a.add(i)
@@ -423,26 +427,14 @@ def _match_with_rejected(scores):
     scores = np.asarray(scores, dtype=float)
     order = sorted(((scores[i, j], i, j) for i in range(scores.shape[0]) for j in range(scores.shape[1])),
                    key=lambda c: c[0], reverse=True)
-    used_a, used_b, pairs = set(), set(), []
-    for _, i, j in order:
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            pairs.append((i, j))
-    return pairs
+    return _take_free(order)
 
 
 def _match_ascending(scores):
     scores = np.asarray(scores, dtype=float)
     order = sorted(((scores[i, j], i, j) for i in range(scores.shape[0]) for j in range(scores.shape[1])
                     if np.isfinite(scores[i, j])), key=lambda c: c[0])
-    used_a, used_b, pairs = set(), set(), []
-    for _, i, j in order:
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            pairs.append((i, j))
-    return pairs
+    return _take_free(order)
 
 
 _MATCH_MUTANTS = {

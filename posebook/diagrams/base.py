@@ -73,6 +73,16 @@ class Diagram:
         x, y = p
         return float(x), float(y)
 
+    def extent(self, margin: float) -> tuple[float, float, float, float]:
+        """(x0, x1, y0, y1): the boxes and notes with ``margin`` around them, what :meth:`draw` fits the axis to."""
+        x0 = min(b.x - b.w / 2 for b in self.boxes) - margin
+        x1 = max(b.x + b.w / 2 for b in self.boxes) + margin
+        y0 = min(b.y - b.h / 2 for b in self.boxes) - margin
+        y1 = max(b.y + b.h / 2 for b in self.boxes) + margin
+        for x, y, _, _ in self.notes:
+            x0, x1, y0, y1 = min(x0, x - margin), max(x1, x + margin), min(y0, y - margin), max(y1, y + margin)
+        return x0, x1, y0, y1
+
     def draw(self, ax=None, title: str = "", fontsize: float = 8.0, margin: float = 0.4):
         """Draw everything on ``ax`` (a new figure sized to the content when None); returns the axis."""
         import matplotlib.pyplot as plt
@@ -80,12 +90,7 @@ class Diagram:
 
         if not self.boxes:
             raise ValueError("Diagram.draw: the diagram has no boxes")
-        x0 = min(b.x - b.w / 2 for b in self.boxes) - margin
-        x1 = max(b.x + b.w / 2 for b in self.boxes) + margin
-        y0 = min(b.y - b.h / 2 for b in self.boxes) - margin
-        y1 = max(b.y + b.h / 2 for b in self.boxes) + margin
-        for x, y, _, _ in self.notes:
-            x0, x1, y0, y1 = min(x0, x - margin), max(x1, x + margin), min(y0, y - margin), max(y1, y + margin)
+        x0, x1, y0, y1 = self.extent(margin)
         if ax is None:
             _, ax = plt.subplots(figsize=(min(16.0, 0.9 * (x1 - x0) + 0.5), min(10.0, 0.9 * (y1 - y0) + 0.5)))
         for (sx, sy), (ex, ey), label, style, color, rad, linestyle in self.arrows:

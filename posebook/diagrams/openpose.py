@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from posebook.blocks.openpose import Concat3x3Block, ResNetFront, SingleBranchStage, TwoBranchStage, VGG19Front
-from posebook.diagrams.base import Diagram, out_length, resnet_sizes
+from posebook.diagrams.base import Diagram, check_input_size, out_length, resnet_sizes
 from posebook.models.openpose import STRIDE, OpenPose, OpenPosePAFFirst
 
 FONTSIZE = 7.5  # the labels' size: six stages fit a figure about 10 inches wide
@@ -60,26 +60,16 @@ class OpenPoseDiagram(Diagram):
                                         facecolor="none", edgecolor="0.55", lw=0.7, linestyle=(0, (3, 2)), zorder=0.5))
         return ax
 
-    def extent(self, margin: float) -> tuple[float, float, float, float]:
-        """(x0, x1, y0, y1) that :meth:`Diagram.draw` fits the axis to."""
-        x0 = min(b.x - b.w / 2 for b in self.boxes) - margin
-        x1 = max(b.x + b.w / 2 for b in self.boxes) + margin
-        y0 = min(b.y - b.h / 2 for b in self.boxes) - margin
-        y1 = max(b.y + b.h / 2 for b in self.boxes) + margin
-        for x, y, _, _ in self.notes:
-            x0, x1, y0, y1 = min(x0, x - margin), max(x1, x + margin), min(y0, y - margin), max(y1, y + margin)
-        return x0, x1, y0, y1
-
 
 def _check_input_size(input_size, where: str) -> tuple[int, int]:
+    message = (f"{where}: input_size={input_size!r}; expected (H, W), two ints of at least 32 that divide by "
+               f"{STRIDE} (the model's input; the paper's (368, 368))")
     try:
-        h, w = (int(v) for v in input_size)
-        ok = (h, w) == tuple(input_size) and h >= 32 and w >= 32 and not h % STRIDE and not w % STRIDE
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{where}: input_size={input_size!r}; expected (H, W), two ints of at least 32 that divide "
-                         f"by {STRIDE} (the model's input; the paper's (368, 368))")
+        h, w = check_input_size(input_size, where)
+    except ValueError:
+        raise ValueError(message) from None
+    if h % STRIDE or w % STRIDE:
+        raise ValueError(message)
     return h, w
 
 

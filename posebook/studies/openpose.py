@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -585,6 +586,9 @@ def run_trained(config: dict, seed: int) -> dict:
 
 
 CHECKPOINT_SEED = 0  # the run whose weights the chapter loads
+# seed 0's weights of the cpu study, shipped (float16, about 0.9 MB): posebook/pretrained/README.md says how made
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "openpose_w025_s3_synthetic.pt"
+SHIPPED_SHA256 = None
 
 
 def checkpoint_path(profile: str, root=None):
@@ -608,10 +612,21 @@ def save_checkpoint(model, config: dict, root=None):
 
 def load_trained(profile: str = "cpu", path=None, root=None):
     """The trained study's network of ``profile`` with seed :data:`CHECKPOINT_SEED`'s weights (float32, eval mode),
-    from ``path`` or :func:`checkpoint_path`. Chapter 08 loads it beside its live run."""
+    from ``path``; by default the copy shipped in the package (:data:`SHIPPED_CHECKPOINT`, the cpu study's, checked
+    against :data:`SHIPPED_SHA256`) for the cpu and gpu profiles' network, else :func:`checkpoint_path`. Chapter 08
+    loads it beside its live run."""
     import torch
 
-    path = checkpoint_path(profile, root) if path is None else path
+    if path is None and root is None and SHIPPED_CHECKPOINT.exists() and \
+            trained_config(profile)["stages"] == TRAINED["cpu"]["stages"]:
+        from posebook.learn import sha256
+
+        if sha256(SHIPPED_CHECKPOINT) != SHIPPED_SHA256:
+            raise ValueError(f"{SHIPPED_CHECKPOINT} has SHA-256 {sha256(SHIPPED_CHECKPOINT)}, not the recorded "
+                             f"{SHIPPED_SHA256}: the file was changed; make it again with the command in "
+                             f"{SHIPPED_CHECKPOINT.parent / 'README.md'}")
+        path = SHIPPED_CHECKPOINT
+    path = Path(checkpoint_path(profile, root) if path is None else path)
     if not path.exists():
         raise FileNotFoundError(f"the trained study's checkpoint {path} is absent: run python -m posebook.study 08 "
                                 f"--profile {profile} --only stages_refine")
