@@ -9,11 +9,11 @@ from posebook.blocks.cpn import GlobalNet, NonLocalBlock, RefineNet
 from posebook.blocks.hourglass import Hourglass, IntermediateSupervision
 from posebook.blocks.hrnet import ExchangeUnit, HighResolutionModule, Transition
 from posebook.blocks.mspn import CrossStageFeatureAggregation, DownsamplingUnit, SingleStageModule, UpsamplingUnit
-from posebook.blocks.openpose import Concat3x3Block, SingleBranchStage, TwoBranchStage, VGG19Front
+from posebook.blocks.openpose import Concat3x3Block, ResNetFront, SingleBranchStage, TwoBranchStage, VGG19Front
 from posebook.blocks.residual import Residual
 from posebook.blocks.resnet import BasicBlock, Bottleneck, ResNet
 
 __all__ = ["BasicBlock", "Bottleneck", "Concat3x3Block", "CrossStageFeatureAggregation", "DownsamplingUnit",
            "ExchangeUnit", "GlobalNet", "HighResolutionModule", "Hourglass", "IntermediateSupervision", "NonLocalBlock",
-           "RefineNet", "Residual", "ResNet", "SingleBranchStage", "SingleStageModule", "Transition", "TwoBranchStage",
+           "RefineNet", "Residual", "ResNet", "ResNetFront", "SingleBranchStage", "SingleStageModule", "Transition", "TwoBranchStage",
            "UpsamplingUnit", "VGG19Front"]
