@@ -5,8 +5,8 @@ A bottom-up network (OpenPose) runs once on the whole image, whoever is in it; o
 scores, matching, assembly: :func:`posebook.inference.bottomup.parse_outputs`) grows with the people. A top-down
 network (SimpleBaseline) runs once per person, on that person's crop, so its cost is linear in the people. Cao et
 al. make this point for OpenPose (TPAMI 2019, Fig. 1 and §5, runtime analysis: OpenPose's runtime stays nearly
-constant as the people increase, while the top-down methods' grows linearly with them); the CVPR'17 paper gives
-0.58 ms of parsing against 99.6 ms of CNN for 9 people on a GPU.
+constant as the people increase, while the top-down methods' grows linearly with them); the CVPR'17 paper's runtime
+analysis (§3.3) gives 0.58 ms of parsing against 99.6 ms of CNN per image on a GPU.
 
 Everything here is timed in one process, in interleaved rounds (:func:`posebook.timing.interleaved_ms`, so a
 change in the machine's load slows every part alike), with torch and OpenCV on ``threads`` threads:
@@ -47,9 +47,10 @@ SIZES = {
     # the papers': OpenPose CVPR'17 (VGG-19 front, 6 stages, 7x7 later convs) at the CMU demo's 368 x 368 against
     # SimpleBaseline-R50 at 256 x 192 (Xiao et al., ECCV 2018; posebook.zoo's rows)
     "paper": (("openpose", {}, (368, 368)), ("simple_baseline", dict(depth=50), (256, 192))),
-    # the chapters' CPU networks: chapter 08's trained study (a quarter of the width, 3 stages, 3x3 later convs) at
-    # 192 px, against chapter 04's reference (ResNet-50 at width 16, 64-channel deconvolutions) at the cpu 96 x 64
-    "small": (("openpose", dict(stages=3, width=0.25, later_kernel=3), (192, 192)),
+    # the chapters' CPU networks: chapter 08's trained study (a quarter of the width, 3 stages, 3x3 later convs, the
+    # stand-in ResNet front) at 192 px, against chapter 04's reference (ResNet-50 at width 16, 64-channel
+    # deconvolutions) at the cpu 96 x 64
+    "small": (("openpose", dict(stages=3, width=0.25, later_kernel=3, front="resnet"), (192, 192)),
               ("simple_baseline", dict(depth=50, width=16, deconv_channels=64), (96, 64))),
     # the smoke profile's (tests): seconds in all
     "smoke": (("openpose", dict(stages=2, width=0.25, later_kernel=3), (64, 64)),
