@@ -234,3 +234,25 @@ def test_trained_config_refuses_an_unknown_profile_or_front():
         S.trained_config("laptop")
     with pytest.raises(ValueError, match="front"):
         S.trained_config("cpu", front="alexnet")
+
+
+def test_the_shipped_checkpoint_is_seed_0_of_the_cpu_study_and_checked_by_its_digest(tmp_path):
+    from posebook.learn import sha256
+
+    assert S.SHIPPED_CHECKPOINT.exists() and sha256(S.SHIPPED_CHECKPOINT) == S.SHIPPED_SHA256
+    net = S.load_trained("cpu")
+    assert len(net.stages) == S.TRAINED["cpu"]["stages"] and not net.training
+    import torch
+
+    with torch.no_grad():
+        pafs, heatmaps = net(torch.zeros(1, 3, 64, 64))
+    assert pafs[-1].shape == (1, 38, 8, 8) and torch.isfinite(heatmaps[-1]).all()
+    changed = tmp_path / "changed.pt"
+    changed.write_bytes(S.SHIPPED_CHECKPOINT.read_bytes() + b"\0")
+    original = S.SHIPPED_CHECKPOINT
+    try:
+        S.SHIPPED_CHECKPOINT = changed
+        with pytest.raises(ValueError, match="SHA-256"):
+            S.load_trained("cpu")
+    finally:
+        S.SHIPPED_CHECKPOINT = original

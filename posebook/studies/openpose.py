@@ -588,7 +588,7 @@ def run_trained(config: dict, seed: int) -> dict:
 CHECKPOINT_SEED = 0  # the run whose weights the chapter loads
 # seed 0's weights of the cpu study, shipped (float16, about 0.9 MB): posebook/pretrained/README.md says how made
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "openpose_w025_s3_synthetic.pt"
-SHIPPED_SHA256 = None
+SHIPPED_SHA256 = "bc3758c25c07d07e441a0003d3c1836a47fe09c84bbd7daad7692ac5b9d21705"
 
 
 def checkpoint_path(profile: str, root=None):
