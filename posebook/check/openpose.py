@@ -37,8 +37,8 @@ def paf_target_solution(limbs, output_size, stride, limb_width):
     (j * stride + (stride - 1) / 2, i * stride + (stride - 1) / 2), the centre of the block it summarises.
 
     A pixel p is on a person's limb (the official code's support) when it lies within sigma_l of the limb's line,
-    |v_perp . (p - x1)| <= sigma_l, and inside the segment's bounding box widened by sigma_l on every side; there it
-    gets the unit vector v = (x2 - x1) / |x2 - x1|. Where several people's limbs cover a pixel, their vectors are
+    abs(v_perp . (p - x1)) <= sigma_l, and inside the segment's bounding box widened by sigma_l on every side; there it
+    gets the unit vector v = (x2 - x1) / norm(x2 - x1). Where several people's limbs cover a pixel, their vectors are
     averaged (summed, then divided by how many cover it); elsewhere the field is 0. A zero-length limb (both parts
     at one point) has no direction and is not drawn.
     """
@@ -206,8 +206,8 @@ def limb_score_solution(a, b, paf_x, paf_y, image_height):
     limb type's two PAF channels at input resolution (row y, column x); ``image_height``: the image's height in
     pixels, for the distance prior. Ten points from A to B, both ends included, each rounded to the nearest pixel;
     at each the field's dot product with the unit vector from A to B. score = the mean of the 10 dot products +
-    min(0.5 * image_height / |AB| - 1, 0); accepted when MORE than 80% of the dot products exceed 0.05 (9 or 10 of
-    10) and score > 0. A pair on one pixel (|AB| = 0) is never accepted. The score is returned for a rejected pair
+    min(0.5 * image_height / norm(AB) - 1, 0); accepted when MORE than 80% of the dot products exceed 0.05 (9 or 10 of
+    10) and score > 0. A pair on one pixel (norm(AB) = 0) is never accepted. The score is returned for a rejected pair
     too (-inf, as score_limbs gives it, is also taken).
     """
     dots, norm = _samples(a, b, paf_x, paf_y)
@@ -221,7 +221,7 @@ def limb_score_solution(a, b, paf_x, paf_y, image_height):
 
 def _samples(a, b, paf_x, paf_y, to_pixel=np.rint) -> tuple[np.ndarray, float]:
     """(the 10 dot products of the field with unit(AB) at the points from A to B, both ends included, each put on a
-    pixel by ``to_pixel``; |AB|). Zero-length: (zeros, 0.0)."""
+    pixel by ``to_pixel``; norm(AB)). Zero-length: (zeros, 0.0)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     vec = b - a
     norm = float(np.hypot(vec[0], vec[1]))
