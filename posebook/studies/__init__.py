@@ -15,6 +15,7 @@ CHAPTERS: dict[str, str] = {
     "06_mspn": "mspn",
     "07_hrnet": "hrnet",
     "08_openpose": "openpose",
+    "09_side_by_side": "side_by_side",
 }
 
 

@@ -95,7 +95,7 @@ def recipe_run(name: str, config: dict, seed: int, net, loss_fn, progress: bool 
     size = tuple(config["input_size"])
     final["macs"] = real_macs(trainer.model, size)
     final["gflops"] = gflops(trainer.model, size)
-    curves = [{k: v for k, v in h.items() if k in ("step", "loss", "lr", "AP", "PCK@0.1", "PCK@0.2")
+    curves = [{k: v for k, v in h.items() if k in ("step", "loss", "lr", "samples_per_s", "AP", "PCK@0.1", "PCK@0.2")
                or k.startswith("inversion.")} for h in history]
     return {"curves": curves, "final": final, "val_people": len(val), "device": str(trainer.device)}
 
