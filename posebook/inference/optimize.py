@@ -361,7 +361,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """``python -m posebook.bench infer``: the eager model beside :func:`optimize`'s copy (and with ``--compile``
     the compiled copy), timed in interleaved rounds at each ``--batch``, with the speed-up and the largest output
     difference; ``--json`` prints one JSON list last. Returns its rows. By default HRNet-W32 (Sun et al., CVPR
-    2019; chapter 07) and SimpleBaseline-R50 (Xiao et al., ECCV 2018; chapter 04) at 256x192, batches 1 and 8."""
+    2019; chapter 07) and SimpleBaseline-R50 (Xiao et al., ECCV 2018; chapter 04) at 256x192, batches 1 and 8. With
+    ``--official ROOT`` (a clone of the HRNet authors' repository) the official network holding the same weights is
+    timed in the same rounds (:mod:`posebook.inference.official`)."""
     from posebook import models
 
     parser = argparse.ArgumentParser(prog="python -m posebook.bench infer",
@@ -377,10 +379,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=argtypes.positive_int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time optimize(model, compile=True) (minutes "
                                                                "of compiling per model and batch)")
+    parser.add_argument("--official", metavar="ROOT", help="also time the official implementation holding the same "
+                        "weights, from ROOT, a clone of the HRNet authors' repository (posebook.inference.official)")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the rows last")
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if args.official:
+        from posebook.inference.official import FILES, official_beside
+
+        unknown = [m for m in args.model if m not in FILES]
+        if unknown:
+            parser.error(f"--official: no official implementation is known for {unknown}; known: {sorted(FILES)}")
     kwargs = dict(args.arg)
     threads = torch.get_num_threads()
     rows = []
@@ -392,12 +402,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"interleaved rounds after {args.warmup} (wall clock; in brackets this process's CPU time); BN "
               f"statistics drawn at random (seed 0)", flush=True)
         names = ["eager", "optimized"] + (["compiled"] if args.compile else [])
+        official_columns = f"  {'official ms':>19}  {'eager/official':>16}" if args.official else ""
         print(f"{'model':<18} {'batch':>5}" + "".join(f"  {n + ' ms':>19}" for n in names)
-              + "".join(f"  {n + ' speed-up':>18}" for n in names[1:]) + f"  {'max |diff|':>10}  {'max |output|':>12}",
-              flush=True)
+              + "".join(f"  {n + ' speed-up':>18}" for n in names[1:]) + f"  {'max |diff|':>10}  {'max |output|':>12}"
+              + official_columns, flush=True)
         for name in args.model:
             torch.manual_seed(0)
             model = _random_bn(models.create(name, **kwargs)).eval()
+            official = official_beside(model, name, args.official) if args.official else None
             for batch in args.batch:
                 x = torch.randn(batch, 3, *args.input, generator=torch.Generator().manual_seed(batch))
                 variants = [model, optimize(model, x)]
@@ -405,10 +417,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     start = time.perf_counter()
                     variants.append(optimize(model, x, compile=True))
                     compile_s = time.perf_counter() - start
-                wall, cpu = interleaved_ms(variants, x, args.rounds, args.warmup)
+                timed = variants + ([official] if official is not None else [])
+                wall, cpu = interleaved_ms(timed, x, args.rounds, args.warmup)
                 with torch.no_grad():
                     eager = model(x)
-                    diffs = [_difference(v(x), eager, name) for v in variants[1:]]
+                    diffs = [_difference(v(x), eager, name) for v in timed[1:]]
                 row = dict(model=name, kwargs=kwargs, input=list(args.input), batch=batch,
                            threads=torch.get_num_threads(), rounds=args.rounds, warmup=args.warmup)
                 for k, n in enumerate(names):
@@ -416,6 +429,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     if k:
                         row.update({f"{n}_speedup": wall[0] / wall[k], f"{n}_cpu_speedup": cpu[0] / cpu[k],
                                     f"{n}_max_abs_diff": diffs[k - 1][0]})
+                if official is not None:  # the book's eager time as a multiple of the official code's
+                    row.update(official_ms=wall[-1], official_cpu_ms=cpu[-1], eager_vs_official=wall[0] / wall[-1],
+                               eager_vs_official_cpu=cpu[0] / cpu[-1], official_max_abs_diff=diffs[-1][0])
+                    diffs = diffs[:-1]
                 row.update(max_abs_output=diffs[0][1], **({"compile_s": compile_s} if args.compile else {}),
                            gemm_transposed=[n for n, m in variants[1].named_modules()
                                             if isinstance(m, GemmConvTranspose2d)])
@@ -423,13 +440,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                                            for k in range(len(names)))
                 line += "".join(f"  {wall[0] / wall[k]:>8.2f}x ({cpu[0] / cpu[k]:>5.2f}x)"
                                 for k in range(1, len(names)))
-                print(line + f"  {max(d for d, _ in diffs):>10.2g}  {diffs[0][1]:>12.3g}", flush=True)
+                line += f"  {max(d for d, _ in diffs):>10.2g}  {diffs[0][1]:>12.3g}"
+                if official is not None:
+                    line += (f"  {row['official_ms']:>9.1f} ({row['official_cpu_ms']:>7.1f})  "
+                             f"{row['eager_vs_official']:>7.2f}x ({row['eager_vs_official_cpu']:>4.2f}x)")
+                print(line, flush=True)
                 rows.append(row)
         gemm = [f"{r['model']} batch {r['batch']}: {', '.join(r['gemm_transposed'])}" for r in rows
                 if r["gemm_transposed"]]
         if gemm:
             print("transposed convolutions computed as a matrix product (GemmConvTranspose2d, measured faster): "
                   + "; ".join(gemm))
+        if args.official:
+            print(f"official: the implementation of {args.official} holding the same weights (strict load); "
+                  f"eager/official is the book's eager time as a multiple of the official's; largest output "
+                  f"difference " + ", ".join(f"{r['model']} batch {r['batch']} {r['official_max_abs_diff']:.2g}"
+                                             for r in rows))
         if args.compile:
             print("compiling took " + ", ".join(f"{r['model']} batch {r['batch']}: {r['compile_s']:.0f} s"
                                                 for r in rows))
