@@ -200,13 +200,13 @@ def _is_openpose_output(outputs) -> bool:
 
 
 def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, channels_last: bool | None = None,
-                   device: torch.device | str | None = None, optimizer: str = "adam"):
+                   device: torch.device | str | None = None, optimizer: str = "adam", amp: bool | None = None):
     """A Trainer of ``model`` on random items shaped for its outputs, and one batch of them: (trainer, batch).
 
     One output gets ``JointsMSELoss``; a list of outputs ``MultiOutputLoss`` (one target shared by outputs of one
     shape, as the Stacked Hourglass; else one target each); OpenPose's ``(pafs, heatmaps)``, two lists of stages'
     maps, gets :func:`posebook.losses.openpose_loss` with one target per branch and an all-ones mask (chapter 08).
-    Chapter 03.
+    ``amp`` is the Trainer's (None: its default, mixed precision on CUDA only). Chapter 03.
     """
     from posebook.losses import JointsMSELoss, MultiOutputLoss
     from posebook.train import Trainer
@@ -220,7 +220,7 @@ def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, ch
 
         data = _RandomPAFs(batch, input_size, [tuple(branch[-1].shape[1:]) for branch in outputs])
         trainer = Trainer(model, data, openpose_loss, steps=10**9, batch_size=batch, optimizer=optimizer,
-                          device=device, channels_last=channels_last, progress=False)
+                          device=device, channels_last=channels_last, amp=amp, progress=False)
         return trainer, torch.utils.data.default_collate([data[i] for i in range(batch)])
     listed = isinstance(outputs, (list, tuple))
     items = list(outputs) if listed else [outputs]
@@ -232,7 +232,7 @@ def training_setup(model: nn.Module, input_size: tuple[int, int], batch: int, ch
     data = _RandomPoses(batch, input_size, shapes, shared)
     loss = MultiOutputLoss(JointsMSELoss()) if listed else JointsMSELoss()
     trainer = Trainer(model, data, loss, steps=10**9, batch_size=batch, optimizer=optimizer, device=device,
-                      channels_last=channels_last, progress=False)
+                      channels_last=channels_last, amp=amp, progress=False)
     return trainer, torch.utils.data.default_collate([data[i] for i in range(batch)])
 
 
@@ -273,6 +273,9 @@ def _train_command(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per setting first")
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--device", default=None, help="default: posebook.device()")
+    parser.add_argument("--amp", choices=("off", "on", "both", "auto"), default="auto",
+                        help="mixed precision (bf16, else fp16 autocast; CUDA only): both times it against fp32; "
+                             "auto: the Trainer's default (on with CUDA)")
     args = parser.parse_args(argv)
     if (args.name is None) == (args.chapter is None):
         parser.error("give a model NAME or --chapter (not both)")
@@ -289,28 +292,39 @@ def _train_command(argv: list[str]) -> None:
     batches = args.batch or [batch]
     device = torch.device(args.device) if args.device else posebook.device()
     layouts = {"off": [False], "on": [True], "both": [False, True], "auto": [None]}[args.channels_last]
+    amps = {"off": [False], "on": [True], "both": [False, True], "auto": [None]}[args.amp]
+    if args.amp in ("on", "both") and device.type != "cuda":
+        parser.error(f"--amp {args.amp} needs a CUDA device (the Trainer does not autocast on {device.type}: on a "
+                     f"CPU it would slow training down); got --device {device}")
 
     setups, rows = [], []
     for b in batches:
         for layout in layouts:
-            torch.manual_seed(0)
-            model = models.create(name, **kwargs)
-            trainer, batch_dict = training_setup(model, size, b, channels_last=layout, device=device,
-                                                 optimizer=args.optimizer)
-            setups.append((trainer, batch_dict))
-            rows.append((b, trainer.channels_last))
+            for amp in amps:
+                torch.manual_seed(0)
+                model = models.create(name, **kwargs)
+                trainer, batch_dict = training_setup(model, size, b, channels_last=layout, device=device,
+                                                     optimizer=args.optimizer, amp=amp)
+                setups.append((trainer, batch_dict))
+                rows.append((b, trainer.channels_last, trainer.amp_dtype))
     times = train_step_ms(setups, steps=args.steps, warmup=args.warmup)
 
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     print(f"model        {name} {json.dumps(kwargs)}{origin}")
     print(f"input        {size[0]}x{size[1]}, {args.optimizer}, device {device}{threads}, median of {args.steps} "
           f"steps after {args.warmup}")
-    print(f"{'batch':>5}  {'channels_last':<13}  {'ms/step':>9}  {'samples/s':>9}")
-    for (b, layout), ms in zip(rows, times):
-        print(f"{b:>5}  {'on' if layout else 'off':<13}  {ms:>9.1f}  {b * 1000 / ms:>9.1f}")
-    if args.channels_last == "both":
-        ratios = [f"batch {b} {times[2 * i] / times[2 * i + 1]:.2f}x" for i, b in enumerate(batches)]
+    print(f"{'batch':>5}  {'channels_last':<13}  {'precision':<9}  {'ms/step':>9}  {'samples/s':>9}")
+    for (b, layout, dtype), ms in zip(rows, times):
+        precision = "fp32" if dtype is None else str(dtype).replace("torch.", "")
+        print(f"{b:>5}  {'on' if layout else 'off':<13}  {precision:<9}  {ms:>9.1f}  {b * 1000 / ms:>9.1f}")
+    n = len(amps)
+    if args.channels_last == "both":  # rows: batch, then layout (off, on), then precision
+        ratios = [f"batch {b} {times[(2 * i) * n] / times[(2 * i + 1) * n]:.2f}x" for i, b in enumerate(batches)]
         print("channels_last speed-up (off ms / on ms): " + ", ".join(ratios))
+    if args.amp == "both":
+        ratios = [f"batch {rows[k][0]}, channels_last {'on' if rows[k][1] else 'off'} {times[k] / times[k + 1]:.2f}x"
+                  for k in range(0, len(rows), 2)]
+        print("mixed-precision speed-up (fp32 ms / amp ms): " + ", ".join(ratios))
 
 
 # ---- bench models: every network of the book at the papers' sizes, beside the papers' figures ----------------------

@@ -21,15 +21,33 @@ def test_bench_train_prints_one_row_per_batch_and_layout_and_the_speed_up(capsys
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == 'model        hourglass {"stacks": 1, "channels": 8, "num_joints": 3, "order": 2}'
     assert re.fullmatch(r"input        32x32, adam, device cpu, \d+ threads, median of 1 steps after 0", lines[1])
-    assert lines[2].split() == ["batch", "channels_last", "ms/step", "samples/s"]
+    assert lines[2].split() == ["batch", "channels_last", "precision", "ms/step", "samples/s"]
     rows = [line.split() for line in lines[3:7]]
-    assert [(r[0], r[1]) for r in rows] == [("2", "off"), ("2", "on"), ("4", "off"), ("4", "on")]
-    for batch, _, ms, rate in rows:
+    assert [(r[0], r[1], r[2]) for r in rows] == [("2", "off", "fp32"), ("2", "on", "fp32"), ("4", "off", "fp32"),
+                                                  ("4", "on", "fp32")]
+    for batch, _, _, ms, rate in rows:
         assert float(ms) > 0 and float(rate) == pytest.approx(int(batch) * 1000 / float(ms), rel=0.02, abs=0.1)
     ratios = re.fullmatch(r"channels_last speed-up \(off ms / on ms\): batch 2 ([\d.]+)x, batch 4 ([\d.]+)x",
                           lines[7])
     assert ratios and len(lines) == 8
-    assert float(ratios[1]) == pytest.approx(float(rows[0][2]) / float(rows[1][2]), abs=0.01)
+    assert float(ratios[1]) == pytest.approx(float(rows[0][3]) / float(rows[1][3]), abs=0.01)
+
+
+def test_bench_train_amp_needs_cuda_and_says_so(capsys):
+    for amp in ("on", "both"):
+        with pytest.raises(SystemExit):
+            bench.main(["train", *TINY, "--batch", "2", "--steps", "1", "--device", "cpu", "--amp", amp])
+        assert f"--amp {amp} needs a CUDA device" in capsys.readouterr().err
+    bench.main(["train", *TINY, "--batch", "2", "--steps", "1", "--warmup", "0", "--device", "cpu", "--amp", "off"])
+    assert capsys.readouterr().out.splitlines()[3].split()[2] == "fp32"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision is timed on CUDA only (no GPU here)")
+def test_bench_train_amp_both_times_mixed_precision_beside_fp32(capsys):
+    bench.main(["train", *TINY, "--batch", "2", "--steps", "1", "--warmup", "0", "--device", "cuda", "--amp", "both"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines[3:5]][0] == "fp32" and lines[4].split()[2] in ("bfloat16", "float16")
+    assert lines[-1].startswith("mixed-precision speed-up (fp32 ms / amp ms): batch 2")
 
 
 def test_bench_train_auto_layout_is_the_trainers_default(capsys):
