@@ -194,3 +194,69 @@ def convert(source: str | os.PathLike, target: str | os.PathLike, arch: str, **k
     model = load_official(create(arch, **kwargs), source)
     save_state_dict(model.state_dict(), target)
     return model
+
+
+# ------------------------------------------------------------------------------------- published COCO checkpoints
+
+MMPOSE_URL = "https://download.openmmlab.com/mmpose"
+MMPOSE_URL_ENV = "POSEBOOK_MMPOSE_URL"  # a mirror of MMPOSE_URL (the same paths below it)
+
+
+class Published:
+    """A published COCO checkpoint (MMPose 0.x's model zoo, the papers' architectures trained with the papers'
+    recipes): ``url``, the registered model it loads into (``model`` with ``kwargs``), its ``input_size`` (H, W) and
+    the COCO val2017 AP MMPose reports for it (detector boxes, AP 56.4 person detector) beside the ``paper_ap``.
+    Chapter 09."""
+
+    def __init__(self, url: str, model: str, kwargs: dict | None = None, input_size=(256, 192),
+                 mmpose_ap: float | None = None, paper_ap: float | None = None):
+        self.url, self.model, self.kwargs = url, model, dict(kwargs or {})
+        self.input_size, self.mmpose_ap, self.paper_ap = tuple(input_size), mmpose_ap, paper_ap
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+# URLs and APs from MMPose 0.x's model zoo pages (configs/top_down/hrnet/README.md and resnet/README.md, "Results on
+# COCO val2017 with detector having human AP of 56.4"); the papers' APs from HRNet's Table 1. Only architectures whose
+# MMPose keys posebook loads (the official HRNet and SimpleBaseline layouts, see this module's docstring).
+PUBLISHED: dict[str, Published] = {
+    "hrnet_w32_256x192": Published(f"{MMPOSE_URL}/top_down/hrnet/hrnet_w32_coco_256x192-c78dce93_20200708.pth",
+                                   "hrnet_w32", mmpose_ap=74.6, paper_ap=74.4),
+    "hrnet_w48_256x192": Published(f"{MMPOSE_URL}/top_down/hrnet/hrnet_w48_coco_256x192-b9e0b3ab_20200708.pth",
+                                   "hrnet_w48", mmpose_ap=75.6, paper_ap=75.1),
+    "simple_baseline_r50_256x192": Published(
+        f"{MMPOSE_URL}/top_down/resnet/res50_coco_256x192-ec54d7f3_20200709.pth", "simple_baseline",
+        dict(depth=50), mmpose_ap=71.8, paper_ap=70.4),
+    "simple_baseline_r101_256x192": Published(
+        f"{MMPOSE_URL}/top_down/resnet/res101_coco_256x192-6e6babf0_20200708.pth", "simple_baseline",
+        dict(depth=101), mmpose_ap=72.6, paper_ap=71.4),
+    "simple_baseline_r152_256x192": Published(
+        f"{MMPOSE_URL}/top_down/resnet/res152_coco_256x192-f6e307c2_20200709.pth", "simple_baseline",
+        dict(depth=152), mmpose_ap=73.5, paper_ap=72.0),
+}
+
+
+def fetch_published(name: str, folder: str | os.PathLike, base_url: str | None = None,
+                    progress: bool = True) -> nn.Module:
+    """Download the published checkpoint ``name`` (:data:`PUBLISHED`) into ``folder`` (resumable, checked, renamed
+    into place only when complete: :func:`posebook.data.download.download`), convert it once to a posebook
+    state_dict beside it (``<name>.pt``, loaded strictly) and return the model in eval mode. ``base_url`` (else
+    ``$POSEBOOK_MMPOSE_URL``, else MMPose's server) names the server. Chapter 09."""
+    from posebook.data.download import download, rebase
+    from posebook.models import create
+
+    if name not in PUBLISHED:
+        raise KeyError(f"no published checkpoint named {name!r}; known: {sorted(PUBLISHED)}")
+    entry = PUBLISHED[name]
+    folder = Path(folder)
+    converted = folder / f"{name}.pt"
+    model = create(entry.model, **entry.kwargs)
+    if converted.exists():
+        return load_state(model, load_checkpoint(converted), source=str(converted)).eval()
+    base = base_url or os.environ.get(MMPOSE_URL_ENV) or MMPOSE_URL
+    raw = download(rebase(entry.url, base, MMPOSE_URL), folder / entry.file_name, progress=progress)
+    model = load_official(model, raw)
+    save_state_dict(model.state_dict(), converted)
+    return model.eval()

@@ -562,3 +562,71 @@ def test_download_mpii_script_end_to_end_and_its_errors(script, server, tmp_path
     failed = script("download_mpii.py", "--out", str(tmp_path / "m2"), "--annotations", "--base-url",
                      server.url("/nowhere"), "--retries", "0")
     assert failed.returncode == 1 and "HTTP 404" in failed.stderr
+
+
+# ------------------------------------------------------------------------- published checkpoints (chapter 09)
+
+def _mmpose_bytes(model) -> bytes:
+    """``model``'s weights in MMPose 0.x's layout: {"meta", "state_dict"}, the network under ``backbone.`` and
+    HRNet's final 1x1 conv under ``keypoint_head.`` (as MMPose's HRNet checkpoints store them)."""
+    import io
+
+    import torch
+
+    state = {(f"keypoint_head.{k}" if k.startswith("final_layer.") else f"backbone.{k}"): v
+             for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save({"meta": {"epoch": 210}, "state_dict": state}, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def tiny_published(monkeypatch):
+    from posebook import weights
+
+    entry = weights.Published(f"{weights.MMPOSE_URL}/top_down/hrnet/tiny_hrnet_coco.pth", "hrnet", dict(width=4),
+                              mmpose_ap=None, paper_ap=None)
+    monkeypatch.setitem(weights.PUBLISHED, "tiny_hrnet", entry)
+    return entry
+
+
+def test_a_published_checkpoint_is_fetched_from_the_mirror_converted_once_and_loaded(server, tmp_path,
+                                                                                   tiny_published):
+    import torch
+
+    from posebook import models
+    from posebook.weights import fetch_published
+
+    torch.manual_seed(3)
+    source = models.create("hrnet", width=4)
+    served = server.add("/mirror/top_down/hrnet/tiny_hrnet_coco.pth", _mmpose_bytes(source))
+    model = fetch_published("tiny_hrnet", tmp_path, base_url=server.url("/mirror"), progress=False)
+    assert not model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+    assert (tmp_path / "tiny_hrnet.pt").exists() and (tmp_path / "tiny_hrnet_coco.pth").exists()
+    assert not list(tmp_path.glob("*.part"))
+    again = fetch_published("tiny_hrnet", tmp_path, base_url=server.url("/mirror"), progress=False)
+    assert len(server.requests("/mirror/top_down/hrnet/tiny_hrnet_coco.pth")) == 1  # the second call reads the .pt
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), source.state_dict().values()))
+    assert served.endswith("tiny_hrnet_coco.pth")
+
+
+def test_a_published_checkpoint_of_other_keys_is_refused_and_nothing_converted_is_left(server, tmp_path,
+                                                                                      tiny_published):
+    from posebook import models
+    from posebook.weights import CheckpointError, fetch_published
+
+    server.add("/mirror/top_down/hrnet/tiny_hrnet_coco.pth", _mmpose_bytes(models.create("hrnet", width=8)))
+    with pytest.raises(CheckpointError, match="tiny_hrnet_coco.pth does not fit"):
+        fetch_published("tiny_hrnet", tmp_path, base_url=server.url("/mirror"), progress=False)
+    assert not (tmp_path / "tiny_hrnet.pt").exists()
+
+
+def test_the_published_registry_names_mmposes_files_and_an_unknown_name_is_refused(tmp_path):
+    from posebook.weights import MMPOSE_URL, PUBLISHED, fetch_published
+
+    for name, entry in PUBLISHED.items():
+        assert entry.url.startswith(MMPOSE_URL + "/top_down/") and entry.url.endswith(".pth")
+        assert entry.mmpose_ap and entry.paper_ap and name.endswith(f"{entry.input_size[0]}x{entry.input_size[1]}")
+    with pytest.raises(KeyError, match="no published checkpoint named 'cpn_r50'"):
+        fetch_published("cpn_r50", tmp_path)
