@@ -57,6 +57,17 @@ PAPER_CPN_HG = ("CPN's Table 3 (COCO minival, 256x192, CPN's detector): CPN ResN
 PAPER_SB_HG = ("HRNet's Table 1: SimpleBaseline ResNet-50 70.4 AP (val2017) against the 8-stage hourglass 66.9 AP "
                "(minival, from CPN's Table 3; 2 stages: 66.5)")
 
+# The papers' COCO AP of each architecture as this study trains it (2 stacks, ResNet-50, 2 MSPN stages, HRNet-W32), at
+# 256x192, with where it was measured: val2017 with the 56.4-AP detector's boxes (HRNet's Table 1) or minival (CPN's
+# and MSPN's tables, their own detectors), so the column is a ranking across papers, not one experiment.
+PAPER_AP = {
+    "hourglass": (66.5, "CPN's Table 3 (minival), 2 stacks at 6.14 GFLOPs; 8 stacks 66.9"),
+    "simple_baseline": (70.4, "HRNet's Table 1 (val2017), ResNet-50"),
+    "cpn": (69.4, "CPN's Table 3 (minival), ResNet-50 with OHKM"),
+    "mspn": (74.5, "MSPN's stage table (minival), 2 stages"),
+    "hrnet": (74.4, "HRNet's Table 1 (val2017), W32 from ImageNet; 73.4 from scratch"),
+}
+
 
 def _chapter_config(arch: str, profile: str) -> dict:
     """The variant's network, data and recipe as its own chapter's study declares them."""
