@@ -441,9 +441,9 @@ def _models_training(selected, rows: list[dict], args) -> None:
 
 def _print_models(rows: list[dict], args) -> None:
     timed = not args.no_latency
-    print(f"bench models: params, GFLOPs (the papers' convention: conv + linear multiply-adds / 2^30), real "
-          f"multiply-adds (a transposed convolution at its input's size), the papers' figures (posebook.zoo; "
-          f"AP: COCO, percent)"
+    print("bench models: params, GFLOPs (the papers' convention: conv + linear multiply-adds / 2^30), real "
+          "multiply-adds (a transposed convolution at its input's size), the papers' figures (posebook.zoo; "
+          "AP: COCO, percent)"
           + (f"; CPU latency of the eager eval-mode network, fresh weights, median ms of {args.rounds} interleaved "
              f"round(s) after {args.warmup} (wall clock; in brackets this process's CPU time, all threads), "
              f"{torch.get_num_threads()} CPU thread(s)" if timed else "")
