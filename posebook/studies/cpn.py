@@ -161,23 +161,6 @@ def codecs(config: dict) -> list:
     return [every[i] for i in _outputs(config)]
 
 
-class OutputTargets(nn.Module):
-    """``loss`` on the model's outputs against the targets at ``indices`` of the five the data carries (GlobalNet
-    alone: the first four). Chapter 05."""
-
-    def __init__(self, loss: nn.Module, indices: list[int]):
-        super().__init__()
-        self.loss, self.indices = loss, list(indices)
-
-    def forward(self, outputs, target, target_weight):
-        if not isinstance(target, (list, tuple)) or len(target) != TARGETS:
-            raise ValueError(f"OutputTargets: expected the {TARGETS} targets of CPN's data, got "
-                             f"{len(target) if isinstance(target, (list, tuple)) else type(target).__name__}")
-        t = [target[i] for i in self.indices]
-        w = [target_weight[i] for i in self.indices]
-        return self.loss(outputs, t, w)
-
-
 def loss(config: dict) -> nn.Module:
     """The official CPN loss (L2 on each GlobalNet level, weight 1/4; OHKM top-M on RefineNet, weight 2; M =
     ``config["loss"]["refine_topk"]``, 17 = no mining), GlobalNet's part alone without RefineNet, each on its
@@ -190,7 +173,7 @@ def loss(config: dict) -> nn.Module:
     if len(indices) > GLOBAL_OUTPUTS:
         bases.append(JointsOHKMMSELoss(topk=config["loss"]["refine_topk"]))
         weights.append(2.0)
-    return OutputTargets(MultiOutputLoss(bases, weights=weights), indices)
+    return topdown.OutputTargets(MultiOutputLoss(bases, weights=weights), indices, TARGETS)
 
 
 # ---- data and training ---------------------------------------------------------------------------------------------

@@ -197,24 +197,6 @@ def codecs(config: dict) -> list:
     return [every[i] for i in target_indices(config)]
 
 
-class OutputTargets(nn.Module):
-    """``loss`` on the model's outputs against the targets at ``indices`` of the ``carried`` targets of the study's
-    data. Li et al. 2019, §3; chapter 06."""
-
-    def __init__(self, loss: nn.Module, indices: list[int], carried: int):
-        super().__init__()
-        self.loss, self.indices, self.carried = loss, list(indices), int(carried)
-
-    def forward(self, outputs, target, target_weight):
-        if not isinstance(target, (list, tuple)) or len(target) != self.carried:
-            raise ValueError(f"OutputTargets: expected the {self.carried} targets of the study's data, got "
-                             f"{len(target) if isinstance(target, (list, tuple)) else type(target).__name__}")
-        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(self.indices):
-            got = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
-            raise ValueError(f"OutputTargets: expected {len(self.indices)} model outputs, got {got}")
-        return self.loss(outputs, [target[i] for i in self.indices], [target_weight[i] for i in self.indices])
-
-
 def loss(config: dict) -> nn.Module:
     """MSPN: the official loss (``mspn_loss``: per stage L2 on the three coarser outputs x 1/4, OHKM top 8 on the
     finest) on its targets of the study's data; the hourglass: its own ``MultiOutputLoss(JointsMSELoss())``, L2 on
@@ -222,7 +204,7 @@ def loss(config: dict) -> nn.Module:
     if config["model"] == "hourglass":
         return MultiOutputLoss(JointsMSELoss())
     base = mspn_loss(config["kwargs"]["stages"], config["loss"]["topk"])
-    return OutputTargets(base, target_indices(config), len(rendered(config)))
+    return topdown.OutputTargets(base, target_indices(config), len(rendered(config)))
 
 
 # ---- data and training ---------------------------------------------------------------------------------------------

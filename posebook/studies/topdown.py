@@ -13,6 +13,7 @@ import math
 import time
 
 import numpy as np
+from torch import nn
 
 from posebook import metrics
 from posebook.keypoints import COCO
@@ -125,6 +126,25 @@ def _validation(key: str):
                                       max_people=s["max_people"], scene=s["scene"])
             return val
         images = math.ceil(images * 1.25) + 1
+
+
+class OutputTargets(nn.Module):
+    """``loss`` on a model's outputs against the targets at ``indices`` of the ``carried`` targets the study's data
+    holds for each crop (every target any variant needs is rendered once; each variant's loss takes its own). CPN's
+    (Chen et al., CVPR 2018) and MSPN's (Li et al. 2019) studies; chapters 05 and 06."""
+
+    def __init__(self, loss: nn.Module, indices: list[int], carried: int):
+        super().__init__()
+        self.loss, self.indices, self.carried = loss, list(indices), int(carried)
+
+    def forward(self, outputs, target, target_weight):
+        if not isinstance(target, (list, tuple)) or len(target) != self.carried:
+            raise ValueError(f"OutputTargets: expected the {self.carried} targets of the study's data, got "
+                             f"{len(target) if isinstance(target, (list, tuple)) else type(target).__name__}")
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(self.indices):
+            got = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
+            raise ValueError(f"OutputTargets: expected {len(self.indices)} model outputs, got {got}")
+        return self.loss(outputs, [target[i] for i in self.indices], [target_weight[i] for i in self.indices])
 
 
 VIEWS = {"front": (0.0, 50.0), "side": (50.0, 130.0), "back": (130.0, 180.0)}  # |yaw| bands, as the renderer's
