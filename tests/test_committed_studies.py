@@ -1,4 +1,4 @@
-"""The book's committed cpu studies of chapters 03-08, as issue "Studies that can decide" defines them done: every
+"""The book's committed cpu studies of chapters 03-09, as issue "Studies that can decide" defines them done: every
 claim preregistered (every record carries its declaration's digest) and complete, every trained variant with at
 least 5 seeds and at least 500 validation people, and every verdict equal to a Welch recomputation (or, for a
 margin claim, two one-sided tests) from the per-seed values the summary lists."""
@@ -8,7 +8,8 @@ import pytest
 
 from posebook import stats, study
 
-CHAPTERS = ("03_stacked_hourglass", "04_simple_baseline", "05_cpn", "06_mspn", "07_hrnet", "08_openpose")
+CHAPTERS = ("03_stacked_hourglass", "04_simple_baseline", "05_cpn", "06_mspn", "07_hrnet", "08_openpose",
+            "09_side_by_side")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

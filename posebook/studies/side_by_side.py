@@ -110,7 +110,7 @@ def claims(profile: str) -> list[Claim]:
               "budget", METRIC, PAPER_HRNET_SB, (run["hrnet"], run["simple_baseline"]),
               effect=("hrnet", "simple_baseline"), **common),
         Claim(CHAPTER, "mspn_vs_cpn",
-              "a 2-stage MSPN scores a higher AP than CPN on the same trunk, trained with the same recipe and budget",
+              "A 2-stage MSPN scores a higher AP than CPN on the same trunk, trained with the same recipe and budget",
               METRIC, PAPER_MSPN_CPN, (run["mspn"], run["cpn"]), effect=("mspn", "cpn"), **common),
         Claim(CHAPTER, "cpn_vs_hourglass",
               "CPN scores a higher AP than a 2-stack hourglass, trained with the same recipe and budget", METRIC,
