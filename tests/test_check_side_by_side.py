@@ -231,13 +231,14 @@ def test_pareto_wrong_types_fail_clearly(answer, words):
 def test_fold_solution_equals_fuse_conv_bn_weights_and_optimize(seed, case):
     what, args, (h, w) = case
     conv, bn = sbs._fold_case(seed, **args)
+    conv, bn = conv.double(), bn.double()  # float64: the two folds agree to rounding on any machine's kernels
     mine = sbs.fold_bn_solution(conv, bn)
     weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
                                         bn.bias)
     torch.testing.assert_close(mine.weight.detach(), weight.detach(), rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(mine.bias.detach(), bias.detach(), rtol=1e-6, atol=1e-7)
     library = fold_bn(conv, bn)
-    x = torch.randn(2, conv.in_channels, h, w)
+    x = torch.randn(2, conv.in_channels, h, w, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(mine(x), library(x), rtol=1e-6, atol=1e-6)
         assert sbs._fold_error(mine(x).numpy(), bn(conv(x)).numpy()) < sbs.FOLD_RTOL / 10  # a wide margin
